@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on
+# first use and install what they need into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEV_STAMP := $(VENV)/.dev-installed
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: demo test lint typecheck unit bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(DEV_STAMP): $(BIN)/python pyproject.toml requirements-dev.txt
+	$(BIN)/python -m pip install -q -e '.[redis,prometheus,otel]' -r requirements-dev.txt
+	touch $@
+
+$(BENCH_STAMP): $(DEV_STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install -q -r requirements-bench.txt
+	touch $@
+
+demo: $(DEV_STAMP)
+	$(BIN)/python examples/aiohttp_demo.py
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check async_reduce
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy async_reduce tests/typing_check.py
+
+unit: $(DEV_STAMP)
+	$(BIN)/python -m pytest
+
+# The suite once normally, then the reducer's own tests again under asyncio
+# debug mode (slow-callback and never-retrieved checks on).
+test: lint typecheck unit
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -1,0 +1,1 @@
+"""Request coalescing for asyncio."""

@@ -1,0 +1,1 @@
+"""Benchmarks of async_reduce against its peers (not part of the test suite)."""
