@@ -74,16 +74,19 @@ class Params:
     value_seconds: float
     memory_keys: int
     memory_reps: int
+    round_budget: float
+    """Seconds all rounds may take: on a loaded machine, fewer rounds run."""
 
 
 FULL = Params(
-    rounds=8,
+    rounds=10,
     processes=1,
     values=3,
     warmups=1,
     value_seconds=0.1,
     memory_keys=10_000,
     memory_reps=3,
+    round_budget=170.0,
 )
 QUICK = Params(
     rounds=2,
@@ -93,6 +96,7 @@ QUICK = Params(
     value_seconds=0.04,
     memory_keys=10_000,
     memory_reps=1,
+    round_budget=20.0,
 )
 
 
@@ -231,8 +235,14 @@ def measure(
         OURS: defaultdict(list),
         LEGACY: defaultdict(list),
     }
+    started = time.perf_counter()
+    rounds_done = 0
     with tempfile.TemporaryDirectory(prefix="reducer_micro-") as tmp:
         for r in range(p.rounds if ours_benches or legacy_benches else 0):
+            spent = time.perf_counter() - started
+            if r and spent + spent / r > p.round_budget:
+                print(f"  time budget reached after {r} rounds", file=sys.stderr)
+                break
             for side in (OURS, LEGACY):
                 if not plan[side]:
                     continue
@@ -240,7 +250,9 @@ def measure(
                 got = _pyperf_values(pythons[side], plan[side], calls, p, out)
                 for bench, vals in got.items():
                     values[side][bench] += vals
+            rounds_done = r + 1
             print(f"  round {r + 1}/{p.rounds} done", file=sys.stderr)
+    info["rounds_done"] = rounds_done
 
     memory: dict[str, dict[str, list[float]]] = {
         OURS: defaultdict(list),
@@ -309,7 +321,15 @@ def _summarise(
         if floor is not None and ours is not None and old is not None:
             row["ours_over_legacy"] = ours / old
             row["overhead_ratio"] = (ours - floor) / (old - floor)
-            row["targets"] = {"ours<=0.5x_1.5": _verdict(ours / old <= MEMORY_LIMIT)}
+            # The floor alone is over half of 1.5's total, so the total ratio
+            # cannot reach the limit; the share above the floor is what a
+            # reducer controls, and is judged too.
+            row["targets"] = {
+                "ours<=0.5x_1.5": _verdict(ours / old <= MEMORY_LIMIT),
+                "above_floor_ours<=0.5x_1.5": _verdict(
+                    row["overhead_ratio"] <= MEMORY_LIMIT
+                ),
+            }
         results["memory"] = row
     if "hooks" in chosen:
         base = _med(values[OURS]["lead_auto"])
@@ -355,14 +375,15 @@ def render(results: dict[str, Any]) -> str:
         def b(x: float | None) -> str:
             return "n/a" if x is None else f"{x:,.0f}"
 
-        targets = ", ".join(f"{k} {v}" for k, v in m.get("targets", {}).items())
+        verdicts = m.get("targets", {})
         lines += [
             "",
-            "bytes per in-flight key (medians, tracemalloc)",
-            f"floor {b(m['floor'])}  ours {b(m[OURS])}  1.5 {b(m[LEGACY])}  "
-            f"ours/1.5 {_fmt_x(m.get('ours_over_legacy'))}  "
-            f"overhead above floor ours/1.5 {_fmt_x(m.get('overhead_ratio'))}  "
-            f"{targets}",
+            "bytes per in-flight key (medians, tracemalloc, 10,000 keys)",
+            f"  floor {b(m['floor'])}  ours {b(m[OURS])}  1.5 {b(m[LEGACY])}",
+            f"  total:       ours/1.5 {_fmt_x(m.get('ours_over_legacy')):>5}  "
+            f"target <= 0.5: {verdicts.get('ours<=0.5x_1.5', 'n/a')}",
+            f"  above floor: ours/1.5 {_fmt_x(m.get('overhead_ratio')):>5}  "
+            f"target <= 0.5: {verdicts.get('above_floor_ours<=0.5x_1.5', 'n/a')}",
         ]
     if "hooks" in results:
         h = results["hooks"]
