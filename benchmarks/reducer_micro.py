@@ -117,7 +117,12 @@ def _worker_json(python: str, *args: str) -> Any:
 
 
 def _pyperf_values(
-    python: str, scenarios: list[str], calls: dict[str, int], p: Params, out: Path
+    python: str,
+    expected_impl: str,
+    scenarios: list[str],
+    calls: dict[str, int],
+    p: Params,
+    out: Path,
 ) -> dict[str, list[float]]:
     """One pyperf invocation; return seconds per call for each scenario."""
     import pyperf  # type: ignore[import-untyped]
@@ -144,7 +149,16 @@ def _pyperf_values(
         ]
     )
     suite = pyperf.BenchmarkSuite.load(str(out))
-    return {b.get_name(): list(b.get_values()) for b in suite.get_benchmarks()}
+    found: dict[str, list[float]] = {}
+    for bench in suite.get_benchmarks():
+        impl = bench.get_metadata().get("async_reduce")
+        if impl != expected_impl:
+            raise SystemExit(
+                f"{bench.get_name()}: pyperf workers of {python} imported "
+                f"{impl!r}, expected {expected_impl!r}"
+            )
+        found[bench.get_name()] = list(bench.get_values())
+    return found
 
 
 def _parse_only(text: str | None) -> list[str]:
@@ -247,7 +261,14 @@ def measure(
                 if not plan[side]:
                     continue
                 out = Path(tmp) / f"{side}-{r}.json"
-                got = _pyperf_values(pythons[side], plan[side], calls, p, out)
+                got = _pyperf_values(
+                    pythons[side],
+                    info["implementations"][side],
+                    plan[side],
+                    calls,
+                    p,
+                    out,
+                )
                 for bench, vals in got.items():
                     values[side][bench] += vals
             rounds_done = r + 1
