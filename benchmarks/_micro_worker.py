@@ -8,7 +8,7 @@ interpreter cannot pick up this checkout's package by accident.  Only the API
 the two versions share is used: ``AsyncReducer(hooks=...)``,
 ``reducer(coro, ident=...)`` and ``@async_reduceable()``.
 
-Three modes:
+Modes:
 
 * pyperf mode (default): ``--scenarios a,b --calls a=N,b=M`` plus pyperf's own
   options.  Every benchmark value is the mean cost of one call over ``N`` calls
@@ -18,6 +18,8 @@ Three modes:
 * ``--memory reducer|floor``: print, as JSON, the bytes traced by tracemalloc
   per key while ``--keys`` callers with distinct keys are all suspended in the
   work.
+* ``--probe [--scenarios ...]``: print which async_reduce this interpreter
+  imports, and why any of the given scenarios cannot be built here.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ CALLERS_PER_KEY = 100
 """Concurrent callers per key in the ``join_*`` scenarios."""
 
 # Keys are never reused within a process, so every leading call really leads.
+# They start at 1: async-reduce 1.5 treats a falsy ident as "no ident".  Integer
+# idents are fine for 1.5 although it annotates them as str (a dict key).
 _next_key = itertools.count(1).__next__
 
 Timer = Callable[[int], Coroutine[Any, Any, float]]
