@@ -1,0 +1,160 @@
+"""``@async_reduceable``: coalescing applied to every call of a function."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Hashable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from ._keys import display_ident, make_binder
+from ._location import function_location
+from ._reducer import AsyncReducer, async_reduce
+from ._validate import UNSET, Unset, check_bool, check_timeout
+
+__all__ = ["ReducedFunction", "async_reduceable"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ReducedFunction(Generic[P, R]):
+    """Type of a function decorated with :func:`async_reduceable`.
+
+    Calling it returns a coroutine, as calling the undecorated function does;
+    concurrent calls with the same key share one execution.  At run time the
+    decorated object is a real coroutine function (``functools.wraps`` of the
+    original), with these extra attributes.
+    """
+
+    reducer: AsyncReducer
+    """The reducer the calls go through."""
+
+    __wrapped__: Callable[P, Coroutine[Any, Any, R]]
+
+    if TYPE_CHECKING:
+
+        def __call__(
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, R]: ...
+
+        def key(self, *args: P.args, **kwargs: P.kwargs) -> Hashable:
+            """The reducer key of a call with these arguments."""
+            ...
+
+
+@overload
+def async_reduceable(  # type: ignore[overload-overlap]
+    reducer: Callable[P, Coroutine[Any, Any, R]],
+) -> ReducedFunction[P, R]: ...
+
+
+@overload
+def async_reduceable(
+    reducer: AsyncReducer | None = None,
+    *,
+    typed: bool | None = None,
+    key: Callable[..., Hashable] | None = None,
+    timeout: float | Unset | None = UNSET,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], ReducedFunction[P, R]]: ...
+
+
+def async_reduceable(
+    reducer: Any = None,
+    *,
+    typed: bool | None = None,
+    key: Callable[..., Hashable] | None = None,
+    timeout: float | Unset | None = UNSET,
+) -> Any:
+    """Decorate a coroutine function so that concurrent identical calls run once.
+
+    Usable as ``@async_reduceable()``, ``@async_reduceable(my_reducer)`` or
+    bare ``@async_reduceable``.  The key of a call is the function plus its
+    arguments bound to its signature, so ``f(1, b=2)``, ``f(1, 2)`` and
+    ``f(1)`` (when ``b`` defaults to 2) share an execution; for methods
+    ``self`` is part of the key.  The key is computed from the arguments
+    before any coroutine exists: a call that joins a running execution never
+    creates one (unless the reducer has hooks, which receive coroutines).
+
+    The semantics of cancellation, timeouts and exceptions are those of
+    :class:`AsyncReducer`.
+
+    Args:
+        reducer: the reducer to use (default: the module-level
+            ``async_reduce``).
+        typed: keep arguments of different types apart; default: the
+            reducer's ``typed``.
+        key: ``key(*args, **kwargs) -> Hashable`` computing the key from the
+            call's arguments, for arguments that are not hashable; it is
+            scoped to the decorated function.
+        timeout: seconds a caller waits before ``TimeoutError``; ``None``
+            waits forever; default: the reducer's timeout.
+
+    Raises:
+        TypeError: ``reducer`` is not an AsyncReducer, ``key`` is not
+            callable, or the decorated object is not a coroutine function.
+        ValueError: ``timeout`` is not a positive number or ``None``.
+    """
+    if inspect.iscoroutinefunction(reducer):
+        # Bare ``@async_reduceable``.
+        return _decorate(reducer, async_reduce, async_reduce.typed, None, UNSET)
+    if reducer is None:
+        reducer = async_reduce
+    if not isinstance(reducer, AsyncReducer):
+        raise TypeError(
+            f"reducer must be an AsyncReducer, got {type(reducer).__name__}"
+        )
+    typed = reducer.typed if typed is None else check_bool(typed, "typed")
+    if key is not None and not callable(key):
+        raise TypeError(f"key must be callable, got {type(key).__name__}")
+    if timeout is not UNSET:
+        timeout = check_timeout(timeout)
+
+    def decorator(fn: Callable[P, Coroutine[Any, Any, R]]) -> ReducedFunction[P, R]:
+        return _decorate(fn, reducer, typed, key, timeout)
+
+    return decorator
+
+
+def _decorate(
+    fn: Callable[P, Coroutine[Any, Any, R]],
+    reducer: AsyncReducer,
+    typed: bool,
+    key_fn: Callable[..., Hashable] | None,
+    timeout: float | Unset | None,
+) -> ReducedFunction[P, R]:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"async_reduceable decorates coroutine functions (async def), got {fn!r}"
+        )
+    if key_fn is None:
+        bind = make_binder(fn, typed)
+
+        def key(*args: Any, **kwargs: Any) -> Hashable:
+            return (fn, bind(*args, **kwargs))
+
+    else:
+        user_key = key_fn
+
+        def key(*args: Any, **kwargs: Any) -> Hashable:
+            return (fn, user_key(*args, **kwargs))
+
+    location = function_location(fn)
+    explicit = key_fn is not None
+
+    @functools.wraps(fn)
+    async def reduced(*args: Any, **kwargs: Any) -> R:
+        call_key = key(*args, **kwargs)
+        wait = reducer.timeout if timeout is UNSET else timeout
+        if reducer._hooks is None:
+            result: R = await reducer._call_factory(fn, args, kwargs, call_key, wait)
+            return result
+        shown = call_key[1] if explicit else display_ident(location, call_key)  # type: ignore[index]
+        return await reducer._call_with_hooks(
+            fn(*args, **kwargs), call_key, shown, wait
+        )
+
+    wrapper: Any = reduced
+    wrapper.key = key
+    wrapper.reducer = reducer
+    return wrapper  # type: ignore[no-any-return]

@@ -1,0 +1,458 @@
+"""The reducer: one execution per key at a time, shared by every caller."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+import weakref
+from collections.abc import Callable, Coroutine, Hashable
+from types import CoroutineType
+from typing import Any, TypeVar
+
+from ._flight import Flight, execute, execute_with_hooks, expire
+from ._hookerrors import report_hook_error
+from ._keys import auto_key, display_ident, unhashable_error
+from ._location import coroutine_location
+from ._validate import UNSET, Unset, check_bool, check_orphans, check_timeout
+
+__all__ = ["AsyncReducer", "async_reduce"]
+
+T = TypeVar("T")
+
+_get_running_loop = asyncio.get_running_loop
+_CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
+
+# Hook methods added after 1.x: a hooks object written for 1.x (not derived
+# from BaseHooks) may lack them, and is then given no-ops.
+_NEW_HOOK_METHODS = (
+    "on_execution_finished",
+    "on_caller_left",
+    "on_execution_abandoned",
+    "on_pool_event",
+)
+_OLD_HOOK_METHODS = (
+    "on_apply_for",
+    "on_executing_for",
+    "on_reducing_for",
+    "on_result_for",
+    "on_exception_for",
+)
+
+
+def _no_loop() -> None:
+    return None
+
+
+class _HooksAdapter:
+    """Gives a 1.x-style hooks object (not a BaseHooks) the newer methods."""
+
+    def __init__(self, hooks: Any) -> None:
+        self.wrapped = hooks
+        for name in (*_OLD_HOOK_METHODS, *_NEW_HOOK_METHODS):
+            method = getattr(hooks, name, None)
+            setattr(self, name, method if callable(method) else self._ignore)
+
+    @staticmethod
+    def _ignore(*args: Any) -> None:
+        return None
+
+
+class AsyncReducer:
+    """Coalesces concurrent identical coroutine calls into one execution.
+
+    ``reducer(coro)`` returns a coroutine.  When it is awaited, the reducer
+    looks up the call's key; if an execution of that key is in flight, the
+    caller joins it (``coro`` is closed unused), otherwise ``coro`` starts as
+    the shared execution.  Every caller gets the execution's result, or its
+    exception.
+
+    Keys: by default the coroutine function's code object plus the values of
+    its bound arguments (and closure variables), compared by equality as a
+    dict key, never by hash alone; pass ``ident=`` (any hashable) to choose
+    the key yourself.  Calls with equal idents share, whatever coroutine they
+    pass.
+
+    Contract:
+
+    * One execution per key (and event loop) at a time.  It runs in a task
+      the reducer holds a strong reference to, created in a copy of the
+      context of the caller that started it.
+    * A caller that is cancelled while waiting gets ``CancelledError``;
+      the other callers are unaffected.  When the last waiting caller has
+      left, the key is released at once (later calls start afresh) and the
+      work is cancelled, unless ``orphans="finish"``, in which case the work
+      runs to its end and later callers may still join it.
+    * With a timeout, a caller waits at most that many seconds and then gets
+      the builtin ``TimeoutError``; it counts as having left, exactly like a
+      cancelled caller.
+    * An exception from the work reaches every waiting caller.  One that no
+      caller is left to receive is never logged as "exception was never
+      retrieved" (hooks still see it).  ``KeyboardInterrupt`` and
+      ``SystemExit`` from the work propagate out of the event loop, as
+      asyncio does, and still release the key.
+    * The key is released when the work ends, before any caller resumes:
+      a call made after that starts a new execution.
+    * Each event loop has its own executions: a reducer shared by several
+      loops (successive ``asyncio.run()`` calls, a loop per thread) never
+      hands one loop's future to another.
+
+    Args:
+        hooks: an object with the hook methods of
+            :class:`async_reduce.hooks.BaseHooks`; exceptions raised by hooks
+            are logged and never reach callers.
+        typed: keep arguments of different types apart in automatic keys
+            (``f(1)``, ``f(1.0)`` and ``f(True)``), like
+            ``functools.lru_cache(typed=True)``.
+        timeout: default seconds a caller waits; ``None`` waits forever.
+        orphans: ``"cancel"`` (default) cancels work that no caller waits for
+            any more; ``"finish"`` lets it complete.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_by_loop",
+        "_cache",
+        "_hooks",
+        "_lock",
+        "_original_hooks",
+        "_orphans",
+        "_orphans_cancel",
+        "_timeout",
+        "_typed",
+    )
+
+    def __init__(
+        self,
+        hooks: Any = None,
+        *,
+        typed: bool = False,
+        timeout: float | None = None,
+        orphans: str = "cancel",
+    ) -> None:
+        if hooks is not None and not all(
+            callable(getattr(hooks, name, None)) for name in _OLD_HOOK_METHODS
+        ):
+            raise TypeError(
+                "hooks must provide the hook methods of async_reduce.hooks.BaseHooks"
+                f" ({', '.join(_OLD_HOOK_METHODS)}), got {hooks!r}"
+            )
+        self._original_hooks = hooks
+        if hooks is not None and not all(
+            callable(getattr(hooks, name, None)) for name in _NEW_HOOK_METHODS
+        ):
+            hooks = _HooksAdapter(hooks)
+        self._hooks: Any = hooks
+        self._typed = check_bool(typed, "typed")
+        self._timeout = check_timeout(timeout)
+        self._orphans = check_orphans(orphans)
+        self._orphans_cancel = self._orphans == "cancel"
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[Hashable, Flight]
+        ] = weakref.WeakKeyDictionary()
+        self._cache: tuple[
+            Callable[[], asyncio.AbstractEventLoop | None], dict[Hashable, Flight]
+        ] = (_no_loop, {})
+        self._lock = threading.Lock()
+
+    # -- configuration -------------------------------------------------------
+
+    @property
+    def hooks(self) -> Any:
+        """The hooks object given at construction (``None`` without hooks)."""
+        return self._original_hooks
+
+    @property
+    def typed(self) -> bool:
+        """Whether automatic keys tell argument types apart."""
+        return self._typed
+
+    @property
+    def timeout(self) -> float | None:
+        """Default seconds a caller waits (``None``: forever)."""
+        return self._timeout
+
+    @property
+    def orphans(self) -> str:
+        """``"cancel"`` or ``"finish"``: what happens to work nobody waits for."""
+        return self._orphans
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncReducer in_flight={len(self)} hooks={self._original_hooks!r}"
+            f" typed={self._typed} timeout={self._timeout} orphans={self._orphans!r}>"
+        )
+
+    # -- calling -------------------------------------------------------------
+
+    def __call__(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        ident: Hashable | None = None,
+        timeout: float | Unset | None = UNSET,
+    ) -> Coroutine[Any, Any, T]:
+        """Coalesce ``coro`` with concurrent calls of the same key.
+
+        Args:
+            coro: a coroutine that has not started; it is closed unused when
+                the call joins an execution already in flight.
+            ident: the key, any hashable; by default computed from ``coro``'s
+                function and arguments.
+            timeout: seconds this caller waits before ``TimeoutError``;
+                ``None`` waits forever; by default the reducer's timeout.
+
+        Returns:
+            A coroutine: awaiting it gives the shared execution's result.
+
+        Raises:
+            TypeError: ``coro`` is not a coroutine, ``ident`` is unhashable,
+                or (without ``ident``) an argument of ``coro`` is unhashable.
+            ValueError: ``timeout`` is not a positive number or ``None``, or
+                ``coro`` has already run.
+        """
+        if timeout is UNSET:
+            timeout = self._timeout
+        elif timeout is not None:
+            timeout = self._checked_timeout(coro, timeout)
+        key: Hashable
+        if ident is None:
+            if type(coro) is not CoroutineType:
+                self._reject(coro)
+            native: Any = coro
+            try:
+                # Inlined auto_key() for the common case (hot path).
+                code = native.cr_code
+                if self._typed or code.co_flags & _CO_VARKEYWORDS:
+                    key = auto_key(coro, self._typed)
+                else:
+                    key = (id(code), tuple(native.cr_frame.f_locals.values()))
+                    hash(key)
+            except AttributeError:
+                raise ValueError(
+                    "coro must be a coroutine that has not run yet; this one has"
+                    " already been awaited or closed"
+                ) from None
+            except TypeError:
+                coro.close()
+                raise unhashable_error(native.__name__) from None
+        else:
+            if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
+                self._reject(coro)
+            try:
+                hash(ident)
+            except TypeError:
+                coro.close()
+                raise TypeError(
+                    f"ident must be hashable, got {type(ident).__name__}"
+                ) from None
+            key = ident
+        if self._hooks is None:
+            return self._call(coro, key, timeout)
+        return self._call_with_hooks(coro, key, ident, timeout)
+
+    @staticmethod
+    def _reject(coro: Any) -> None:
+        if asyncio.iscoroutine(coro):
+            coro.close()
+            raise TypeError(
+                "coro: cannot compute an automatic key for "
+                f"{type(coro).__name__} objects; pass ident="
+            )
+        raise TypeError(f"coro must be a coroutine, got {type(coro).__name__}")
+
+    @staticmethod
+    def _checked_timeout(coro: Any, timeout: Any) -> float | None:
+        try:
+            return check_timeout(timeout)
+        except (TypeError, ValueError):
+            if asyncio.iscoroutine(coro):
+                coro.close()
+            raise
+
+    def _flights_for(self, loop: asyncio.AbstractEventLoop) -> dict[Hashable, Flight]:
+        """The in-flight executions of ``loop`` (slow path of the loop cache)."""
+        with self._lock:
+            flights = self._by_loop.get(loop)
+            if flights is None:
+                flights = self._by_loop[loop] = {}
+            self._cache = (weakref.ref(loop), flights)
+        return flights
+
+    async def _call(
+        self, coro: Coroutine[Any, Any, T], key: Hashable, timeout: float | None
+    ) -> T:
+        loop = _get_running_loop()
+        cache = self._cache
+        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
+        future = loop.create_future()
+        flight = flights.get(key)
+        if flight is None:
+            flight = flights[key] = Flight(self, flights, key, future)
+            try:
+                flight.task = loop.create_task(execute(flight, coro))
+            except BaseException:
+                flight.unregister()
+                coro.close()
+                raise
+        else:
+            coro.close()
+            flight.futures.append(future)  # type: ignore[union-attr]
+            flight.waiting += 1
+        if timeout is None:
+            try:
+                return await future  # type: ignore[no-any-return]
+            except BaseException:
+                flight.leave(future, 0.0)
+                raise
+        timer = loop.call_later(timeout, expire, future)
+        try:
+            return await future  # type: ignore[no-any-return]
+        except BaseException:
+            flight.leave(future, 0.0)
+            raise
+        finally:
+            timer.cancel()
+
+    async def _call_factory(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        key: Hashable,
+        timeout: float | None,
+    ) -> T:
+        """:meth:`_call` creating the coroutine only when it starts the work."""
+        loop = _get_running_loop()
+        cache = self._cache
+        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
+        future = loop.create_future()
+        flight = flights.get(key)
+        if flight is None:
+            flight = flights[key] = Flight(self, flights, key, future)
+            try:
+                flight.task = loop.create_task(execute(flight, fn(*args, **kwargs)))
+            except BaseException:
+                flight.unregister()
+                raise
+        else:
+            flight.futures.append(future)  # type: ignore[union-attr]
+            flight.waiting += 1
+        if timeout is None:
+            try:
+                return await future  # type: ignore[no-any-return]
+            except BaseException:
+                flight.leave(future, 0.0)
+                raise
+        timer = loop.call_later(timeout, expire, future)
+        try:
+            return await future  # type: ignore[no-any-return]
+        except BaseException:
+            flight.leave(future, 0.0)
+            raise
+        finally:
+            timer.cancel()
+
+    async def _call_with_hooks(
+        self,
+        coro: Coroutine[Any, Any, T],
+        key: Hashable,
+        ident: Hashable | None,
+        timeout: float | None,
+    ) -> T:
+        hooks = self._hooks
+        loop = _get_running_loop()
+        cache = self._cache
+        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
+        location = coroutine_location(coro)
+        shown = ident if ident is not None else display_ident(location, key)
+        since = time.perf_counter()
+        try:
+            hooks.on_apply_for(coro, shown)
+        except Exception as exc:
+            report_hook_error(hooks, "on_apply_for", exc)
+        future = loop.create_future()
+        flight = flights.get(key)
+        if flight is None:
+            flight = flights[key] = Flight(self, flights, key, future)
+            flight.coro = coro
+            flight.ident = shown
+            flight.location = location
+            flight.started = since
+            try:
+                hooks.on_executing_for(coro, shown)
+            except Exception as exc:
+                report_hook_error(hooks, "on_executing_for", exc)
+            try:
+                flight.task = loop.create_task(execute_with_hooks(flight, coro))
+            except BaseException:
+                flight.unregister()
+                coro.close()
+                raise
+        else:
+            flight.futures.append(future)  # type: ignore[union-attr]
+            flight.waiting += 1
+            try:
+                hooks.on_reducing_for(coro, shown)
+            except Exception as exc:
+                report_hook_error(hooks, "on_reducing_for", exc)
+            coro.close()
+        timer = None if timeout is None else loop.call_later(timeout, expire, future)
+        try:
+            return await future  # type: ignore[no-any-return]
+        except BaseException:
+            flight.leave(future, since)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    # -- introspection -------------------------------------------------------
+
+    def _all_flights(self) -> list[dict[Hashable, Flight]]:
+        with self._lock:
+            return list(self._by_loop.values())
+
+    def _current_flights(self) -> list[dict[Hashable, Flight]]:
+        """The running loop's executions, or every loop's outside a loop."""
+        try:
+            loop = _get_running_loop()
+        except RuntimeError:
+            return self._all_flights()
+        with self._lock:
+            flights = self._by_loop.get(loop)
+        return [] if flights is None else [flights]
+
+    def __len__(self) -> int:
+        """Number of keys with an execution in flight, over all event loops."""
+        return sum(len(flights) for flights in self._all_flights())
+
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` has an execution in flight (on the running loop,
+        or on any loop when called outside one)."""
+        try:
+            return any(key in flights for flights in self._current_flights())
+        except TypeError:  # unhashable: cannot be a key
+            return False
+
+    def forget(self, key: Hashable) -> bool:
+        """Make the next call for ``key`` start a new execution.
+
+        The execution in flight goes on and still serves the callers that
+        joined it; only later callers are kept out of it.  Applies to the
+        running loop (to every loop when called outside one).
+
+        Returns:
+            Whether an execution of ``key`` was in flight.
+        """
+        hash(key)
+        found = False
+        for flights in self._current_flights():
+            flight = flights.pop(key, None)
+            found = found or flight is not None
+        return found
+
+
+async_reduce = AsyncReducer()
+"""The default reducer: ``await async_reduce(coro)``."""

@@ -1,0 +1,59 @@
+"""Argument checks shared by the public entry points.
+
+Every check raises at the call that passed the bad value and names the
+argument, so the error points at the caller's mistake, not at some later
+await.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any, Final, Literal
+
+__all__ = ["UNSET", "Unset", "check_bool", "check_orphans", "check_timeout"]
+
+
+class Unset(enum.Enum):
+    """Marker for "argument not given" where ``None`` is a meaningful value."""
+
+    UNSET = enum.auto()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Final = Unset.UNSET
+
+Orphans = Literal["cancel", "finish"]
+
+
+def check_timeout(value: Any, name: str = "timeout") -> float | None:
+    """A timeout is ``None`` (wait forever) or a finite number of seconds > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number of seconds or None, got {type(value).__name__}"
+        )
+    if not value > 0 or math.isinf(value):
+        raise ValueError(
+            f"{name} must be a finite number of seconds > 0, got {value!r}"
+        )
+    return float(value)
+
+
+def check_orphans(value: Any) -> Orphans:
+    """``orphans`` is ``"cancel"`` or ``"finish"``."""
+    if value == "cancel" and isinstance(value, str):
+        return "cancel"
+    if value == "finish" and isinstance(value, str):
+        return "finish"
+    raise ValueError(f"orphans must be 'cancel' or 'finish', got {value!r}")
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Flags are real booleans (``typed=1`` is more likely a mistake)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
