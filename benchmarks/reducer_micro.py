@@ -3,7 +3,8 @@
 Run::
 
     .venv/bin/python -m benchmarks.reducer_micro [--quick] [--json PATH]
-        [--only SCENARIO,...]
+        [--only SCENARIO,...] [--readme]
+    .venv/bin/python -m benchmarks.reducer_micro --readme-from PATH
 
 Both sides run the same pyperf script (``benchmarks/_micro_worker.py``): this
 project from ``.venv``, async-reduce 1.5 from ``.venv-legacy`` (same import
@@ -14,6 +15,9 @@ interpreters and are pooled.
 
 Scenarios (``--only``): lead_auto, lead_ident, join_100, join_100_decorator,
 memory, hooks.  The work coroutine suspends once (``await asyncio.sleep(0)``).
+Targets are printed as PASS/FAIL; they never change the exit status.
+``--readme`` (or ``--readme-from`` a saved ``--json`` file) rewrites the
+``reducer-micro`` section of ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -35,9 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._legacy import ROOT, legacy_python, legacy_version
+from benchmarks._micro_report import (
+    FLOOR_OF,
+    HOOKED,
+    LEGACY,
+    OURS,
+    text_table,
+    write_readme,
+)
 
 WORKER = Path(__file__).resolve().parent / "_micro_worker.py"
-OURS, LEGACY = "ours", "1.5"
 
 SCENARIOS = (
     "lead_auto",
@@ -47,16 +58,6 @@ SCENARIOS = (
     "memory",
     "hooks",
 )
-FLOOR_OF = {
-    "lead_auto": "floor_lead",
-    "lead_ident": "floor_lead",
-    "join_100": "floor_join",
-    "join_100_decorator": "floor_join",
-}
-HOOKED = {
-    "hooks_statistics": "StatisticsOverallHooks",
-    "hooks_prometheus": "PrometheusHooks",
-}
 HOOK_LIMIT = {"hooks_statistics": 0.15, "hooks_prometheus": 0.50}
 LEAD_FLOOR_LIMIT = 1.15
 OVERHEAD_LIMIT = 0.3
@@ -110,6 +111,20 @@ def _run(cmd: list[str]) -> str:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"worker failed: {shlex.join(cmd)}")
     return done.stdout
+
+
+def _commit() -> str:
+    """Short commit of the checkout, marked when async_reduce/ has local edits."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "async_reduce")
+    return f"{head} + local changes" if dirty else head
 
 
 def _worker_json(python: str, *args: str) -> Any:
@@ -198,14 +213,6 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def _fmt_ns(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds * 1e9:,.0f}"
-
-
-def _fmt_x(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
-
-
 def measure(
     p: Params, chosen: list[str], ours_python: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -220,6 +227,7 @@ def measure(
             for side, py in pythons.items()
         },
         "legacy_version": legacy_version(),
+        "commit": _commit(),
     }
     hooked = [b for b in ours_benches if b in HOOKED]
     if hooked:
@@ -371,61 +379,6 @@ def _summarise(
     return results
 
 
-def render(results: dict[str, Any]) -> str:
-    """The human table."""
-    lines: list[str] = []
-    timed = [s for s in FLOOR_OF if s in results]
-    if timed:
-        head = (
-            f"{'scenario':<20} {'floor':>8} {'ours':>8} {'1.5':>8} "
-            f"{'ours/fl':>8} {'1.5/fl':>8} {'ovh o/1.5':>9}  targets"
-        )
-        lines += ["ns per call (medians)", head, "-" * len(head)]
-        for s in timed:
-            r = results[s]
-            targets = ", ".join(f"{k} {v}" for k, v in r.get("targets", {}).items())
-            lines.append(
-                f"{s:<20} {_fmt_ns(r['floor']):>8} {_fmt_ns(r[OURS]):>8} "
-                f"{_fmt_ns(r[LEGACY]):>8} {_fmt_x(r.get('ours_over_floor')):>8} "
-                f"{_fmt_x(r.get('legacy_over_floor')):>8} "
-                f"{_fmt_x(r.get('overhead_ratio')):>9}  {targets}"
-            )
-    if "memory" in results:
-        m = results["memory"]
-
-        def b(x: float | None) -> str:
-            return "n/a" if x is None else f"{x:,.0f}"
-
-        verdicts = m.get("targets", {})
-        lines += [
-            "",
-            "bytes per in-flight key (medians, tracemalloc, 10,000 keys)",
-            f"  floor {b(m['floor'])}  ours {b(m[OURS])}  1.5 {b(m[LEGACY])}",
-            f"  total:       ours/1.5 {_fmt_x(m.get('ours_over_legacy')):>5}  "
-            f"target <= 0.5: {verdicts.get('ours<=0.5x_1.5', 'n/a')}",
-            f"  above floor: ours/1.5 {_fmt_x(m.get('overhead_ratio')):>5}  "
-            f"target <= 0.5: {verdicts.get('above_floor_ours<=0.5x_1.5', 'n/a')}",
-        ]
-    if "hooks" in results:
-        h = results["hooks"]
-        lines += ["", "hooks on lead_auto, ours only (ns per call, medians)"]
-        lines.append(f"  no hooks                 {_fmt_ns(h['no_hooks']):>8}")
-        for bench in HOOKED:
-            e = h[bench]
-            if "skipped" in e:
-                lines.append(
-                    f"  {e['class']:<24} {'n/a':>8}  (skipped: {e['skipped']})"
-                )
-                continue
-            ovh = e.get("overhead")
-            targets = ", ".join(f"{k} {v}" for k, v in e.get("targets", {}).items())
-            pct = "n/a" if ovh is None else f"{ovh:+.1%}"
-            lines.append(
-                f"  {e['class']:<24} {_fmt_ns(e['cost']):>8}  {pct:>7}  {targets}"
-            )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.reducer_micro", description=__doc__.split("\n")[0]
@@ -436,11 +389,25 @@ def main(argv: list[str] | None = None) -> None:
         "--only", metavar="SCENARIO,...", help=f"subset of {', '.join(SCENARIOS)}"
     )
     parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="write this run's tables into benchmarks/README.md (its section only)",
+    )
+    parser.add_argument(
+        "--readme-from",
+        metavar="JSON",
+        help="measure nothing: write the README section from a saved --json file",
+    )
+    parser.add_argument(
         "--ours-python",
         default=sys.executable,
         help="interpreter for this project's side (default: the running one)",
     )
     args = parser.parse_args(argv)
+    if args.readme_from:
+        write_readme(json.loads(Path(args.readme_from).read_text()))
+        print("wrote the reducer-micro section of benchmarks/README.md")
+        return
     chosen = _parse_only(args.only)
     p = QUICK if args.quick else FULL
     command = shlex.join(
@@ -456,26 +423,29 @@ def main(argv: list[str] | None = None) -> None:
     # abspath, not resolve(): a venv's python is a symlink that must stay one.
     results, info = measure(p, chosen, os.path.abspath(args.ours_python))
     elapsed = time.perf_counter() - started
-    print(render(results))
+    print(text_table(results))
     print(f"\n{info['implementations'][OURS]}  vs  {info['implementations'][LEGACY]}")
     print(f"took {elapsed:.0f} s; reproduce: {command}")
+    doc = {
+        "benchmark": "reducer_micro",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "command": command,
+        "params": {**asdict(p), "quick": args.quick, "scenarios": chosen},
+        "info": info,
+        "elapsed_seconds": round(elapsed, 1),
+        "results": results,
+    }
+    if args.readme:
+        write_readme(doc)
+        print("wrote the reducer-micro section of benchmarks/README.md")
     if args.json:
-        doc = {
-            "benchmark": "reducer_micro",
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-            "machine": {
-                "platform": platform.platform(),
-                "cpu_count": os.cpu_count(),
-                "python": platform.python_version(),
-            },
-            "command": command,
-            "params": {**asdict(p), "quick": args.quick, "scenarios": chosen},
-            "info": info,
-            "elapsed_seconds": round(elapsed, 1),
-            "results": results,
-        }
         path = Path(args.json)
         if not path.is_absolute():
             path = Path.cwd() / path
