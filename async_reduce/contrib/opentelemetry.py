@@ -1,0 +1,231 @@
+"""OpenTelemetry metrics for reducers, with ``opentelemetry-api``.
+
+Install with ``pip install 'async-reduce[otel]'`` (and an SDK or a
+distribution that sets up a ``MeterProvider``), then::
+
+    from async_reduce import AsyncReducer
+    from async_reduce.contrib.opentelemetry import OpenTelemetryHooks
+
+    reducer = AsyncReducer(hooks=OpenTelemetryHooks())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+try:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
+except ImportError as exc:
+    raise ImportError(
+        "async_reduce.contrib.opentelemetry needs opentelemetry-api; "
+        "install it with: pip install 'async-reduce[otel]'",
+        name="opentelemetry",
+    ) from exc
+
+from async_reduce._events import CallerLeft, ExecutionAbandoned, ExecutionFinished
+from async_reduce._location import coroutine_location
+from async_reduce.hooks._buckets import CALLERS_BUCKETS, SECONDS_BUCKETS
+from async_reduce.hooks._locations import (
+    DEFAULT_MAX_LOCATIONS,
+    LocationTable,
+    check_limit,
+)
+from async_reduce.hooks.base import BaseHooks
+
+__all__ = ["OpenTelemetryHooks"]
+
+_ATTRIBUTE = "location"
+
+# (name, unit, description) of the observable counters; the name is also the
+# _Counts slot they read.
+_COUNTERS = (
+    (
+        "calls",
+        "{call}",
+        "Calls to the reducer; each one starts an execution or joins one.",
+    ),
+    ("executions", "{execution}", "Shared executions started."),
+    (
+        "joins",
+        "{call}",
+        "Calls that joined an execution in flight instead of starting one.",
+    ),
+    (
+        "errors",
+        "{execution}",
+        "Executions that raised an exception (cancellations not included).",
+    ),
+    (
+        "cancellations",
+        "{call}",
+        "Callers cancelled before the execution they waited on ended.",
+    ),
+    (
+        "timeouts",
+        "{call}",
+        "Callers whose timeout elapsed before the execution they waited on ended.",
+    ),
+    (
+        "abandoned",
+        "{execution}",
+        "Executions that every caller left before they ended.",
+    ),
+)
+
+
+class _Counts:
+    """Counts for one location, read by the observable instruments."""
+
+    __slots__ = (
+        "abandoned",
+        "attributes",
+        "calls",
+        "cancellations",
+        "errors",
+        "executions",
+        "in_flight",
+        "joins",
+        "timeouts",
+    )
+
+    def __init__(self, location: str) -> None:
+        self.attributes = {_ATTRIBUTE: location}
+        self.calls = 0
+        self.executions = 0
+        self.joins = 0
+        self.errors = 0
+        self.cancellations = 0
+        self.timeouts = 0
+        self.abandoned = 0
+        self.in_flight = 0
+
+
+class OpenTelemetryHooks(BaseHooks):
+    """Export reducer metrics through the OpenTelemetry metrics API.
+
+    Instruments, each with the attribute ``location``
+    (``package.module:qualname`` of the coroutine function):
+
+    * ``async_reduce.calls``, ``async_reduce.executions``,
+      ``async_reduce.joins``, ``async_reduce.errors``,
+      ``async_reduce.cancellations``, ``async_reduce.timeouts``,
+      ``async_reduce.abandoned``: observable counters with the meaning of
+      the Prometheus counters of the same names (see
+      :class:`async_reduce.contrib.prometheus.PrometheusHooks`).
+    * ``async_reduce.in_flight``: observable up-down counter, executions
+      running now.
+    * ``async_reduce.execution.duration`` (unit ``s``): histogram of the
+      duration of executions that ended with a result or an error.
+    * ``async_reduce.execution.callers``: histogram of callers served per
+      execution.
+
+    Counts are kept in plain integers and read by the SDK when it collects,
+    so a call costs a few increments; each finished execution records two
+    histogram values.  The ``location`` attribute takes at most
+    ``max_locations`` distinct values, later locations sharing ``<other>``.
+
+    The observable instruments stay registered with the meter for its whole
+    life: create one instance per meter and share it between reducers.
+
+    Args:
+        meter: the meter to create the instruments with; by default
+            ``opentelemetry.metrics.get_meter("async_reduce")``, which follows
+            the global ``MeterProvider`` even when it is set later.
+        max_locations: how many distinct locations get their own attribute
+            value.
+
+    Raises:
+        TypeError, ValueError: ``max_locations`` is not an int ``>= 0``.
+
+    .. versionadded:: 2.0
+    """
+
+    def __init__(
+        self,
+        meter: Meter | None = None,
+        *,
+        max_locations: int = DEFAULT_MAX_LOCATIONS,
+    ) -> None:
+        limit = check_limit(max_locations)
+        if meter is None:
+            meter = metrics.get_meter("async_reduce")
+        self.max_locations = limit
+        self._table: LocationTable[_Counts] = LocationTable(limit, _Counts)
+        for name, unit, description in _COUNTERS:
+            meter.create_observable_counter(
+                f"async_reduce.{name}",
+                callbacks=[self._observer(name)],
+                unit=unit,
+                description=description,
+            )
+        meter.create_observable_up_down_counter(
+            "async_reduce.in_flight",
+            callbacks=[self._observer("in_flight")],
+            unit="{execution}",
+            description="Executions running now.",
+        )
+        self._seconds = meter.create_histogram(
+            "async_reduce.execution.duration",
+            unit="s",
+            description="Duration of executions that ended with a result or an error.",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+        )
+        self._callers = meter.create_histogram(
+            "async_reduce.execution.callers",
+            unit="{call}",
+            description="Callers served per execution, the one that started it "
+            "included.",
+            explicit_bucket_boundaries_advisory=CALLERS_BUCKETS,
+        )
+
+    def _observer(
+        self, slot: str
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        table = self._table
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(getattr(counts, slot), counts.attributes)
+                for _, counts in table.items()
+            ]
+
+        return observe
+
+    def on_apply_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
+        """Count a call."""
+        self._table.get(coroutine_location(coro)).calls += 1
+
+    def on_executing_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
+        """Count an execution started."""
+        counts = self._table.get(coroutine_location(coro))
+        counts.executions += 1
+        counts.in_flight += 1
+
+    def on_reducing_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
+        """Count a join."""
+        self._table.get(coroutine_location(coro)).joins += 1
+
+    def on_execution_finished(self, event: ExecutionFinished) -> None:
+        """Record the execution's outcome, duration and callers."""
+        counts = self._table.get(event.location)
+        counts.in_flight -= 1
+        self._callers.record(event.callers, counts.attributes)
+        outcome = event.outcome
+        if outcome != "cancelled":
+            self._seconds.record(event.duration, counts.attributes)
+            if outcome == "error":
+                counts.errors += 1
+
+    def on_caller_left(self, event: CallerLeft) -> None:
+        """Count a cancelled or timed-out caller."""
+        counts = self._table.get(event.location)
+        if event.reason == "timeout":
+            counts.timeouts += 1
+        else:
+            counts.cancellations += 1
+
+    def on_execution_abandoned(self, event: ExecutionAbandoned) -> None:
+        """Count an execution every caller left."""
+        self._table.get(event.location).abandoned += 1

@@ -1,0 +1,13 @@
+"""Fixtures of the hooks tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from async_reduce import _hookerrors
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hook_error_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hook errors are logged once per hook id and type; start every test afresh."""
+    monkeypatch.setattr(_hookerrors, "_reported", set())
