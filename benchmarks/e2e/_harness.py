@@ -492,31 +492,39 @@ def summarise(
 
 
 def targets(grid: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
-    """The issue's targets at ``concurrency``: ours against 1.5 and no reducer."""
+    """The issue's targets at ``concurrency``: ours against 1.5 and no reducer.
+
+    A target whose figures are missing (variant n/a, no request answered) is
+    left out.
+    """
     at = {r["variant"]: r for r in grid if r["concurrency"] == concurrency}
-    ours, legacy, none = at.get(OURS), at.get(LEGACY), at.get("none")
+    ours, legacy, none = at.get(OURS, {}), at.get(LEGACY, {}), at.get("none", {})
     out: dict[str, Any] = {"concurrency": concurrency, "variant": OURS}
 
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
+    def both(row: dict[str, Any], other: dict[str, Any], field: str) -> bool:
+        return row.get(field) is not None and bool(other.get(field))
 
-    if ours and legacy:
-        out["inner_calls_per_request"] = {
-            "ours": ours["inner_calls_per_request"],
-            "1.5": legacy["inner_calls_per_request"],
-            "met": ours["inner_calls_per_request"] <= legacy["inner_calls_per_request"],
+    field = "inner_calls_per_request"
+    if both(ours, legacy, field):
+        out[field] = {
+            "ours": ours[field],
+            "1.5": legacy[field],
+            "ratio": ours[field] / legacy[field],
+            "met": ours[field] <= legacy[field],
         }
+    if both(ours, legacy, "rps"):
         out["throughput"] = {
-            "ratio": ratio(ours["rps"], legacy["rps"]),
+            "ratio": ours["rps"] / legacy["rps"],
             "met": ours["rps"] >= legacy["rps"],
         }
+    if both(ours, legacy, "cpu_per_1000"):
         out["cpu_per_request"] = {
-            "ratio": ratio(ours["cpu_per_1000"], legacy["cpu_per_1000"]),
+            "ratio": ours["cpu_per_1000"] / legacy["cpu_per_1000"],
             "met": ours["cpu_per_1000"] < legacy["cpu_per_1000"],
         }
-    if ours and none:
+    if both(none, ours, "p99"):
         out["p99_vs_no_reducer"] = {
-            "ratio": ratio(none["p99"], ours["p99"]),
+            "ratio": none["p99"] / ours["p99"],
             "ours_ms": ours["p99"] * 1000,
             "none_ms": none["p99"] * 1000,
         }

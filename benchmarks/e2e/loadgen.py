@@ -104,6 +104,8 @@ class LoadGenerator:
         op = command["op"]
         ident = str(command["id"])
         if op == "open":
+            if ident in self.sessions:  # left open by a run that failed
+                await self.sessions.pop(ident)[0].close()
             concurrency = int(command["concurrency"])
             session = ClientSession(
                 connector=TCPConnector(limit=concurrency, force_close=False),
