@@ -189,20 +189,29 @@ def _parse_only(text: str | None) -> list[str]:
     return [s for s in SCENARIOS if s in chosen]
 
 
-def _plan(chosen: list[str]) -> tuple[list[str], list[str]]:
-    """pyperf benchmarks to run in (ours, 1.5)."""
-    shared: list[str] = []
-    for s in chosen:
-        if s in FLOOR_OF:
-            shared += [s, FLOOR_OF[s]]
-    ours = list(shared)
-    if "hooks" in chosen:
-        ours += ["lead_auto", *HOOKED]
-    order = [*FLOOR_OF, "floor_lead", "floor_join", *HOOKED]
-    return (
-        sorted(set(ours), key=order.index),
-        sorted(set(shared), key=order.index),
-    )
+Group = dict[str, list[str]]
+"""pyperf benchmarks of one invocation, per side; sides alternate per group."""
+
+
+def _plan(chosen: list[str]) -> list[Group]:
+    """The groups to run each round: leading calls, then joining calls.
+
+    A scenario and its floor share a group, so they are measured seconds apart;
+    the hook benchmarks ride with the leading group on this project's side.
+    """
+    groups: list[Group] = []
+    for scenarios, floor in (
+        (("lead_auto", "lead_ident"), "floor_lead"),
+        (("join_100", "join_100_decorator"), "floor_join"),
+    ):
+        shared = [s for s in scenarios if s in chosen]
+        ours = list(shared)
+        if floor == "floor_lead" and "hooks" in chosen:
+            ours = ["lead_auto", *(s for s in ours if s != "lead_auto"), *HOOKED]
+        if ours:
+            floors = [floor] if shared else []
+            groups.append({OURS: ours + floors, LEGACY: shared + floors})
+    return groups
 
 
 def _med(values: list[float]) -> float | None:
@@ -219,7 +228,7 @@ def measure(
     """Run everything; return (results, info) ready for JSON."""
     legacy = legacy_python()
     pythons = {OURS: ours_python, LEGACY: legacy}
-    ours_benches, legacy_benches = _plan(chosen)
+    groups = _plan(chosen)
     skipped: dict[str, str] = {}
     info: dict[str, Any] = {
         "implementations": {
@@ -229,26 +238,26 @@ def measure(
         "legacy_version": legacy_version(),
         "commit": _commit(),
     }
-    hooked = [b for b in ours_benches if b in HOOKED]
+    hooked = [b for g in groups for b in g[OURS] if b in HOOKED]
     if hooked:
         probe = _worker_json(ours_python, "--probe", "--scenarios", ",".join(hooked))
-        for bench in hooked:
-            if bench in probe:
-                skipped[bench] = probe[bench]
-        ours_benches = [b for b in ours_benches if b not in skipped]
+        skipped = {b: probe[b] for b in hooked if b in probe}
+        for g in groups:
+            g[OURS] = [b for b in g[OURS] if b not in skipped]
     info["skipped"] = skipped
 
-    plan = {OURS: ours_benches, LEGACY: legacy_benches}
     calls: dict[str, int] = {}
-    for side, benches in plan.items():
+    for side, python in pythons.items():
+        benches = [b for g in groups for b in g[side]]
         if benches:
             found = _worker_json(
-                pythons[side],
+                python,
                 "--calibrate",
                 str(p.value_seconds),
                 "--scenarios",
                 ",".join(benches),
             )
+            # Both sides make the same calls: as many as the slower side fits.
             for bench, n in found.items():
                 calls[bench] = min(calls.get(bench, n), n)
     info["calls_per_value"] = calls
@@ -260,28 +269,32 @@ def measure(
     started = time.perf_counter()
     rounds_done = 0
     with tempfile.TemporaryDirectory(prefix="reducer_micro-") as tmp:
-        for r in range(p.rounds if ours_benches or legacy_benches else 0):
+        for r in range(p.rounds if groups else 0):
             spent = time.perf_counter() - started
             if r and spent + spent / r > p.round_budget:
                 print(f"  time budget reached after {r} rounds", file=sys.stderr)
                 break
-            for side in (OURS, LEGACY):
-                if not plan[side]:
-                    continue
-                out = Path(tmp) / f"{side}-{r}.json"
-                got = _pyperf_values(
-                    pythons[side],
-                    info["implementations"][side],
-                    plan[side],
-                    calls,
-                    p,
-                    out,
-                )
-                for bench, vals in got.items():
-                    values[side][bench] += vals
+            # ABBA: who goes first flips every round, so a steady drift in
+            # machine speed falls on both sides alike.
+            order = (OURS, LEGACY) if r % 2 == 0 else (LEGACY, OURS)
+            for gi, group in enumerate(groups):
+                for side in order:
+                    if not group[side]:
+                        continue
+                    got = _pyperf_values(
+                        pythons[side],
+                        info["implementations"][side],
+                        group[side],
+                        calls,
+                        p,
+                        Path(tmp) / f"{r}-{gi}-{side}.json",
+                    )
+                    for bench, vals in got.items():
+                        values[side][bench] += vals
             rounds_done = r + 1
             print(f"  round {r + 1}/{p.rounds} done", file=sys.stderr)
     info["rounds_done"] = rounds_done
+    info["values"] = {side: dict(v) for side, v in values.items()}
 
     memory: dict[str, dict[str, list[float]]] = {
         OURS: defaultdict(list),
