@@ -20,6 +20,10 @@ _HIGH_EXP = 14  # frexp exponent of the last regular bucket: [2**13, 2**14)
 _LOWEST = 2.0**-20  # ~0.95 microseconds; smaller values underflow
 _HIGHEST = 2.0**14  # ~4.55 hours; larger values overflow
 _OVERFLOW = (_HIGH_EXP - _LOW_EXP + 1) * _SUB + 1
+_TWICE_SUB = 2 * _SUB
+# Index of a regular value: exponent * _SUB + step + _SHIFT, with step in
+# [_SUB, 2 * _SUB); the smallest regular value lands in bucket 1.
+_SHIFT = 1 - _LOW_EXP * _SUB - _SUB
 _SIZE = _OVERFLOW + 1
 
 
@@ -50,15 +54,15 @@ class LogHistogram:
         self.total += value
         if value > self.max:
             self.max = value
-        if value < _LOWEST:
-            index = 0
-        elif value < _HIGHEST:
+        if _LOWEST <= value < _HIGHEST:
             mantissa, exponent = frexp(value)
-            # mantissa is in [0.5, 1): its position in that range picks the step.
-            index = (exponent - _LOW_EXP) * _SUB + int((mantissa - 0.5) * 2 * _SUB) + 1
+            # mantissa is in [0.5, 1): int(mantissa * 2 * _SUB) picks one of
+            # the _SUB steps of the octave, from _SUB to 2 * _SUB - 1.
+            self._counts[exponent * _SUB + int(mantissa * _TWICE_SUB) + _SHIFT] += 1
+        elif value < _LOWEST:
+            self._counts[0] += 1
         else:  # overflow, inf and nan
-            index = _OVERFLOW
-        self._counts[index] += 1
+            self._counts[_OVERFLOW] += 1
 
     def quantile(self, fraction: float) -> float:
         """The value below which ``fraction`` of the recorded values lie.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import math
+import os
 import subprocess
 import sys
 from typing import Any
@@ -13,6 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_lates
 from prometheus_client.parser import text_string_to_metric_families
 
 from async_reduce import AsyncReducer
+from async_reduce._events import ExecutionFinished
 from async_reduce.contrib.prometheus import PrometheusHooks
 
 
@@ -156,6 +159,87 @@ def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
     kwargs.setdefault("registry", CollectorRegistry())
     with pytest.raises(error):
         PrometheusHooks(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("buckets", "error"),
+    [
+        ([], ValueError),
+        ([1.0, 0.5], ValueError),
+        ([0.1, math.nan], ValueError),
+        (["x"], TypeError),
+    ],
+)
+def test_bad_buckets(buckets: list[Any], error: type[Exception]) -> None:
+    """Histogram bounds must be finite, increasing numbers."""
+    with pytest.raises(error, match="seconds_buckets"):
+        PrometheusHooks(CollectorRegistry(), seconds_buckets=buckets)
+
+
+def test_custom_buckets_and_trailing_inf() -> None:
+    """Custom bounds are used as given; a trailing +Inf is accepted."""
+    registry = CollectorRegistry()
+    hooks = PrometheusHooks(registry, seconds_buckets=[0.5, 2, math.inf])
+    hooks.on_execution_finished(
+        ExecutionFinished(
+            key="k",
+            ident="k",
+            location="m:f",
+            outcome="result",
+            duration=1.0,
+            callers=1,
+        )
+    )
+    samples = scrape(registry)
+    bucket = "async_reduce_execution_seconds_bucket"
+    assert value(samples, bucket, "m:f", le="0.5") == 0
+    assert value(samples, bucket, "m:f", le="2.0") == 1
+    assert value(samples, bucket, "m:f", le="+Inf") == 1
+    assert value(samples, "async_reduce_execution_seconds_sum", "m:f") == 1.0
+
+
+MULTIPROCESS_SCRIPT = """
+import asyncio, sys
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from async_reduce import AsyncReducer
+from async_reduce._events import ExecutionFinished
+from async_reduce.contrib.prometheus import PrometheusHooks
+
+async def work():
+    await asyncio.sleep(0)
+    return 1
+
+async def main():
+    reducer = AsyncReducer(hooks=PrometheusHooks(CollectorRegistry()))
+    await asyncio.gather(*(reducer(work()) for _ in range(3)))
+
+asyncio.run(main())
+scraped = CollectorRegistry()
+multiprocess.MultiProcessCollector(scraped)
+sys.stdout.write(generate_latest(scraped).decode())
+"""
+
+
+def test_multiprocess_mode(tmp_path: Any) -> None:
+    """In prometheus_client's multiprocess mode the values reach the shared files."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    samples = {}
+    for family in text_string_to_metric_families(done.stdout):
+        for sample in family.samples:
+            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    location = "__main__:work"
+    assert value(samples, "async_reduce_calls_total", location) == 3
+    assert value(samples, "async_reduce_executions_total", location) == 1
+    assert value(samples, "async_reduce_joins_total", location) == 2
+    assert value(samples, "async_reduce_in_flight", location) == 0
+    assert value(samples, "async_reduce_execution_callers_sum", location) == 3
 
 
 def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

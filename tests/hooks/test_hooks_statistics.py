@@ -341,6 +341,15 @@ def test_histogram_quantile_within_bucket_error(values: list[float], q: float) -
     assert histogram.mean == pytest.approx(sum(values) / len(values))
 
 
+@pytest.mark.parametrize("edge", [2.0**-20, 2.0**-19, 0.75, 2.0**14 * 0.999])
+def test_histogram_bucket_edges(edge: float) -> None:
+    """Values on bucket edges of the regular range are placed within 6.25%."""
+    histogram = LogHistogram()
+    histogram.record(edge)
+    histogram.record(edge * 100)  # keep the maximum away from the edge
+    assert histogram.quantile(0.5) == pytest.approx(edge, rel=0.0625)
+
+
 def test_histogram_out_of_range_values() -> None:
     """Values below a microsecond or above hours never exceed the true maximum."""
     histogram = LogHistogram()
