@@ -11,12 +11,12 @@ distribution that sets up a ``MeterProvider``), then::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 try:
     from opentelemetry import metrics
-    from opentelemetry.metrics import CallbackOptions, Meter, Observation
+    from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 except ImportError as exc:
     raise ImportError(
         "async_reduce.contrib.opentelemetry needs opentelemetry-api; "
@@ -102,6 +102,25 @@ class _Counts:
         self.in_flight = 0
 
 
+def _histogram(
+    meter: Meter,
+    name: str,
+    unit: str,
+    description: str,
+    boundaries: Sequence[float],
+) -> Histogram:
+    """A histogram advising ``boundaries`` where the API can (1.23 and later)."""
+    try:
+        return meter.create_histogram(
+            name,
+            unit=unit,
+            description=description,
+            explicit_bucket_boundaries_advisory=boundaries,
+        )
+    except TypeError:  # an older API without bucket advice
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
 class OpenTelemetryHooks(BaseHooks):
     """Export reducer metrics through the OpenTelemetry metrics API.
 
@@ -123,7 +142,9 @@ class OpenTelemetryHooks(BaseHooks):
 
     Counts are kept in plain integers and read by the SDK when it collects,
     so a call costs a few increments; each finished execution records two
-    histogram values.  The ``location`` attribute takes at most
+    histogram values, which with the OpenTelemetry SDK costs a few
+    microseconds each (the SDK's synchronous instruments are that slow,
+    hence the observable counters).  The ``location`` attribute takes at most
     ``max_locations`` distinct values, later locations sharing ``<other>``.
 
     The observable instruments stay registered with the meter for its whole
@@ -166,18 +187,19 @@ class OpenTelemetryHooks(BaseHooks):
             unit="{execution}",
             description="Executions running now.",
         )
-        self._seconds = meter.create_histogram(
+        self._seconds = _histogram(
+            meter,
             "async_reduce.execution.duration",
-            unit="s",
-            description="Duration of executions that ended with a result or an error.",
-            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS,
+            "s",
+            "Duration of executions that ended with a result or an error.",
+            SECONDS_BUCKETS,
         )
-        self._callers = meter.create_histogram(
+        self._callers = _histogram(
+            meter,
             "async_reduce.execution.callers",
-            unit="{call}",
-            description="Callers served per execution, the one that started it "
-            "included.",
-            explicit_bucket_boundaries_advisory=CALLERS_BUCKETS,
+            "{call}",
+            "Callers served per execution, the one that started it included.",
+            CALLERS_BUCKETS,
         )
 
     def _observer(
