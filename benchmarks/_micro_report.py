@@ -34,9 +34,9 @@ def fmt_ns(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1e9:,.0f}"
 
 
-def fmt_x(x: float | None) -> str:
-    """A ratio with two decimals."""
-    return "n/a" if x is None else f"{x:.2f}"
+def fmt_x(x: float | None, digits: int = 2) -> str:
+    """A ratio with ``digits`` decimals."""
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def fmt_bytes(x: float | None) -> str:
@@ -64,7 +64,7 @@ def text_table(results: dict[str, Any]) -> str:
                 f"{s:<20} {fmt_ns(r['floor']):>8} {fmt_ns(r[OURS]):>8} "
                 f"{fmt_ns(r[LEGACY]):>8} {fmt_x(r.get('ours_over_floor')):>8} "
                 f"{fmt_x(r.get('legacy_over_floor')):>8} "
-                f"{fmt_x(r.get('overhead_ratio')):>9}  {_targets(r)}"
+                f"{fmt_x(r.get('overhead_ratio'), 3):>9}  {_targets(r)}"
             )
     if "memory" in results:
         m = results["memory"]
@@ -76,7 +76,7 @@ def text_table(results: dict[str, Any]) -> str:
             f"1.5 {fmt_bytes(m[LEGACY])}",
             f"  total:       ours/1.5 {fmt_x(m.get('ours_over_legacy')):>5}  "
             f"target <= 0.5: {verdicts.get('ours<=0.5x_1.5', 'n/a')}",
-            f"  above floor: ours/1.5 {fmt_x(m.get('overhead_ratio')):>5}  "
+            f"  above floor: ours/1.5 {fmt_x(m.get('overhead_ratio'), 3):>5}  "
             f"target <= 0.5: {verdicts.get('above_floor_ours<=0.5x_1.5', 'n/a')}",
         ]
     if "hooks" in results:
@@ -196,7 +196,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| `{s}` | {_us(r['floor'])} | {_us(r[OURS])} | {_us(r[LEGACY])} "
                 f"| {fmt_x(r.get('ours_over_floor'))} "
                 f"| {fmt_x(r.get('legacy_over_floor'))} "
-                f"| {fmt_x(r.get('overhead_ratio'))} | {_md_verdicts(r)} |"
+                f"| {fmt_x(r.get('overhead_ratio'), 3)} | {_md_verdicts(r)} |"
             )
         out.append("")
     if "memory" in results:
@@ -207,7 +207,7 @@ def markdown(doc: dict[str, Any]) -> str:
             "|---|--:|--:|--:|--:|--:|---|",
             f"| memory | {fmt_bytes(m['floor'])} | {fmt_bytes(m[OURS])} "
             f"| {fmt_bytes(m[LEGACY])} | {fmt_x(m.get('ours_over_legacy'))} "
-            f"| {fmt_x(m.get('overhead_ratio'))} | {_md_verdicts(m)} |",
+            f"| {fmt_x(m.get('overhead_ratio'), 3)} | {_md_verdicts(m)} |",
             "",
             _para(
                 "The floor alone (a caller task plus a work task) is more than "

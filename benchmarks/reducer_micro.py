@@ -80,7 +80,7 @@ class Params:
 
 
 FULL = Params(
-    rounds=10,
+    rounds=16,
     processes=1,
     values=3,
     warmups=1,
