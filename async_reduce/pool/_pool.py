@@ -1,0 +1,389 @@
+"""The public connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from .._location import function_location
+from .._reducer import AsyncReducer
+from ._acquire import Acquirer, Lease
+from ._config import check_backoff, check_check_after, check_sizes, check_timeout
+from ._entry import LENT, UNKNOWN_SITE, acquisition_site
+from ._stats import PoolStatistics
+from ._strategy import ConnectionStrategy, LegacyConnectionStrategy, StrategyCalls
+
+__all__ = ["ConnectionPool"]
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+monotonic = time.monotonic
+
+
+class ConnectionPool(Acquirer[C], Generic[C]):
+    """A fair, burstable, cancellation-safe pool of connections.
+
+    The pool is generic over the connection type; everything specific to it
+    lives in the ``strategy`` (:class:`ConnectionStrategy`, or a strategy
+    written for asyncio-connection-pool 1.x).
+
+    Semantics:
+
+    * **Fast path.** When an idle, usable connection exists and nobody is
+      waiting, ``acquire`` returns it without yielding to the event loop.
+      All bookkeeping is synchronous; opening and closing connections happen
+      in tasks the pool owns.
+    * **Fairness.** Callers that must wait are served first come, first
+      served: a returned connection goes straight to the first waiter, so a
+      task that releases and re-acquires queues behind those already waiting.
+    * **Size.** ``size`` (open plus opening connections) never exceeds
+      ``max_size``, or ``burst_limit`` when given: then extra connections open
+      under load and close when returned with nobody waiting.  Connections
+      are opened in the background for waiters; a waiter takes whichever
+      connection comes first, returned or new.
+    * **Health.** A connection for which ``connection_is_closed`` is true is
+      closed and never handed out.  ``check_connection`` runs at checkout
+      only after the connection sat idle longer than ``check_after``.
+      ``max_lifetime`` (shortened by a random 0-5% per connection) and
+      ``idle_timeout`` retire connections; ``min_size`` are kept open.
+      Background work runs in one task per pool, started on first use and
+      stopped by :meth:`close`.
+    * **Outages.** After ``create_connection`` fails, at most one attempt at a
+      time is in flight, run through the pool's reducer so that every caller
+      needing a new connection shares its outcome (they all get the error),
+      with capped exponential backoff (``reconnect_backoff``) between
+      attempts.  The first success ends the outage.
+    * **Cancellation.** Cancelling a caller at any point inside
+      :meth:`acquire`, :meth:`get_connection` or :meth:`run`, including just
+      after a connection was handed to it, never loses a connection or a
+      slot: a connection handed to a cancelled caller goes to the next one.
+    * **Event loop.** The pool binds to the running loop on first use, so it
+      can be built anywhere; using it from another loop raises
+      ``RuntimeError``.  It is not thread-safe.
+
+    Args:
+        strategy: opens, tests and closes connections.
+        max_size: connections kept at most when not bursting (>= 1).
+        burst_limit: hard limit under load (>= ``max_size``); ``None``: no
+            bursting.
+        min_size: connections kept open even when idle (<= ``max_size``).
+        acquire_timeout: default seconds ``acquire`` waits before raising
+            :class:`PoolTimeout`; ``None`` waits as long as it takes.
+        max_lifetime: seconds after which a connection is retired (when idle
+            or when returned).
+        idle_timeout: seconds after which an idle connection above
+            ``min_size`` is closed.
+        borrow_timeout: seconds after which a lent connection is reclaimed:
+            a warning names where it was acquired, the connection is closed
+            (never lent again) and its slot freed; the late ``release`` is a
+            no-op.
+        check_after: seconds of idleness after which checkout runs the
+            strategy's ``check_connection``; ``0`` checks every time, ``None``
+            never.
+        reconnect_backoff: ``(initial, maximum)`` seconds between attempts
+            during an outage.
+        reducer: the :class:`~async_reduce.AsyncReducer` used by :meth:`run`
+            and for outage attempts (its hooks also receive the pool's
+            events); by default a private one.
+        hooks: hooks for the private reducer (pass ``reducer`` or ``hooks``,
+            not both).  Pool events go to ``hooks.on_pool_event(event)``.
+
+    Raises:
+        TypeError: a wrong type of argument, or a strategy missing a method.
+        ValueError: ``max_size < 1``, ``burst_limit < max_size``,
+            ``min_size`` outside ``0..max_size``, a timeout that is not a
+            positive number of seconds, or a bad ``reconnect_backoff``.
+
+    .. versionadded:: 2.0
+    """
+
+    def __init__(
+        self,
+        strategy: ConnectionStrategy[C] | LegacyConnectionStrategy[C],
+        max_size: int = 10,
+        *,
+        burst_limit: int | None = None,
+        min_size: int = 0,
+        acquire_timeout: float | None = None,
+        max_lifetime: float | None = None,
+        idle_timeout: float | None = None,
+        borrow_timeout: float | None = None,
+        check_after: float | None = 0.5,
+        reconnect_backoff: tuple[float, float] = (0.05, 5.0),
+        reducer: AsyncReducer | None = None,
+        hooks: Any = None,
+    ) -> None:
+        calls = StrategyCalls(strategy)
+        sizes = check_sizes(max_size, burst_limit, min_size)
+        self._acquire_timeout = check_timeout(acquire_timeout, "acquire_timeout")
+        lifetime = check_timeout(max_lifetime, "max_lifetime")
+        idle = check_timeout(idle_timeout, "idle_timeout")
+        borrow = check_timeout(borrow_timeout, "borrow_timeout")
+        after = check_check_after(check_after)
+        backoff = check_backoff(reconnect_backoff)
+        if reducer is None:
+            reducer = AsyncReducer(hooks=hooks)
+        elif hooks is not None:
+            raise TypeError(
+                "pass hooks= or reducer=, not both (the pool reports to reducer.hooks)"
+            )
+        self._init_state(calls, reducer, sizes, lifetime, idle, borrow, after, backoff)
+
+    # -- public API ----------------------------------------------------------
+
+    async def acquire(self, timeout: float | None = None) -> C:
+        """Borrow a connection; give it back with :meth:`release`.
+
+        Prefer :meth:`get_connection`, which cannot forget to release.
+
+        Args:
+            timeout: seconds to wait; ``None`` uses the pool's
+                ``acquire_timeout``.
+
+        Raises:
+            PoolTimeout: no connection within the timeout.
+            PoolClosed: the pool is closed, or was closed while waiting.
+            Exception: whatever the strategy's ``create_connection`` raised,
+                when the connection opened for this caller failed.
+
+        If the caller is cancelled, it gets ``CancelledError`` and the pool
+        keeps every connection and slot, including one handed to the caller
+        in the same instant.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return (await self._acquire(timeout, None)).conn
+
+    async def release(self, conn: C) -> None:
+        """Give back a connection obtained from :meth:`acquire`.
+
+        The connection goes to the first waiter, back to the pool, or is
+        closed (broken, past ``max_lifetime``, above ``max_size`` with nobody
+        waiting, or the pool is closed); in the last case this awaits the
+        close, which continues if the caller is cancelled.  Releasing a
+        connection that was reclaimed after ``borrow_timeout`` does nothing.
+
+        Raises:
+            ValueError: ``conn`` is not lent out by this pool (for example it
+                was already released).
+        """
+        entry = self._entries.get(id(conn))
+        if entry is None or entry.conn is not conn or entry.state != LENT:
+            if self._reclaimed_conns.get(id(conn)) is conn:
+                del self._reclaimed_conns[id(conn)]
+                return
+            raise ValueError(
+                f"release(): {conn!r} is not lent out by this pool "
+                "(already released, or from another pool)"
+            )
+        await self._release_entry(entry)
+
+    def get_connection(self, timeout: float | None = None) -> Lease[C]:
+        """``async with pool.get_connection() as conn:`` borrows ``conn``.
+
+        Entering acquires as :meth:`acquire` does (same errors, same
+        cancellation guarantee); leaving releases as :meth:`release` does,
+        whether the block raised or not.
+        """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return Lease(self, timeout)
+
+    async def run(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        *args: Hashable,
+        ident: Hashable | None = None,
+    ) -> R:
+        """``await fn(conn, *args)`` on a pooled connection, coalesced.
+
+        Concurrent calls with the same ``fn`` and arguments (compared by
+        equality and type), or with the same ``ident``, run once through the
+        pool's reducer, on one connection, and all get its result or its
+        exception.  Calls on different pools never coalesce.  A caller that
+        is cancelled leaves the others unaffected; when the last one leaves,
+        the shared call is cancelled and its connection returned.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or an argument is unhashable
+                (pass ``ident=`` then).
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be a coroutine function, got {fn!r}")
+        key: Hashable = (
+            (self, fn, args, tuple(map(type, args))) if ident is None else (self, ident)
+        )
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                "run(): the arguments must be hashable to coalesce calls; "
+                "pass ident= to name the call instead"
+            ) from None
+        site = None
+        if self._borrow_timeout is not None:
+            site = acquisition_site()
+            if site == UNKNOWN_SITE:  # run() is the top of its task
+                site = f"run({function_location(fn)})"
+        return await self._reducer(self._run_on_connection(fn, args, site), ident=key)
+
+    async def _run_on_connection(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], site: str | None
+    ) -> R:
+        entry = await self._acquire(None, site)
+        try:
+            return await fn(entry.conn, *args)
+        finally:
+            await self._release_entry(entry)
+
+    async def start(self) -> None:
+        """Bind to the running loop and open ``min_size`` connections.
+
+        Optional: a pool starts by itself on first use.  Raises the first
+        error from ``create_connection`` if warming up failed (the pool stays
+        usable and keeps trying in the background).
+        """
+        if self._closed:
+            raise self._closed_error()
+        self._bind()
+        loop = self._loop
+        assert loop is not None
+        outcomes = [loop.create_future() for _ in range(self._min_size - self._size)]
+        if not outcomes:
+            return
+        for outcome in outcomes:
+            self._start_creation(outcome)
+        try:
+            await asyncio.wait(outcomes)
+        finally:
+            for outcome in outcomes:
+                outcome.cancel()
+        errors = [o.exception() for o in outcomes if not o.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    async def close(self) -> None:
+        """Close the pool.
+
+        Waiters get :class:`PoolClosed`, idle connections are closed now,
+        connections being opened are cancelled, and lent ones are closed when
+        they are returned.  Returns when the pool's own closing work is done;
+        idempotent.  Later acquires raise ``PoolClosed``.
+        """
+        loop = self._loop
+        if loop is not None and loop.is_closed():
+            self._closed = True
+            self._plain = False
+            return
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise RuntimeError(f"{self!r} is bound to a different event loop")
+        if not self._closed:
+            self._shut_down()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    async def resize(
+        self,
+        max_size: int | None = None,
+        min_size: int | None = None,
+        burst_limit: int | None = None,
+    ) -> None:
+        """Change the size limits; ``None`` keeps a value as it is.
+
+        Growing serves waiters at once.  Shrinking closes idle connections
+        above the new limits now and lent ones when returned.  To stop
+        bursting, pass ``burst_limit=max_size``.  This awaits the closing of
+        idle connections it retired.
+
+        Raises:
+            ValueError: as for the constructor, naming the argument.
+            PoolClosed: the pool is closed.
+        """
+        new = check_sizes(
+            self._max_size if max_size is None else max_size,
+            self._burst_limit if burst_limit is None else burst_limit,
+            self._min_size if min_size is None else min_size,
+        )
+        if self._closed:
+            raise self._closed_error()
+        self._max_size, self._burst_limit, self._min_size = new
+        self._limit = self._max_size if self._burst_limit is None else self._burst_limit
+        self._refresh_plain()
+        if self._loop is None:
+            return
+        self._bind()
+        retiring = []
+        while self._idle and self._size > self._max_size:
+            retiring.append(self._retire(self._idle.popleft(), "resize"))
+        self._kick()
+        self._start_maintenance()
+        self._poke(0.0)
+        if retiring:
+            await asyncio.wait(retiring)
+
+    def statistics(self) -> PoolStatistics:
+        """A consistent snapshot of sizes and counters."""
+        return PoolStatistics(
+            size=self._size,
+            idle=len(self._idle),
+            in_use=self._in_use,
+            creating=self._creating,
+            waiting=self._waiters.count + self._joining,
+            max_size=self._max_size,
+            burst_limit=self._burst_limit,
+            min_size=self._min_size,
+            created=self._created,
+            closed=self._closed_count,
+            acquired=self._acquired,
+            timeouts=self._timeouts,
+            create_failures=self._create_failures,
+            reclaimed=self._reclaimed,
+            outage=self._backoff.active,
+        )
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def strategy(self) -> Any:
+        """The strategy given at construction."""
+        return self._strategy.strategy
+
+    @property
+    def reducer(self) -> AsyncReducer:
+        """The reducer behind :meth:`run` and outage attempts."""
+        return self._reducer
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        limit = f"{self._max_size}" + (
+            "" if self._burst_limit is None else f"(burst {self._burst_limit})"
+        )
+        return (
+            f"<ConnectionPool {state} size={self._size}/{limit} "
+            f"idle={len(self._idle)} in_use={self._in_use} "
+            f"waiting={self._waiters.count + self._joining}>"
+        )
+
+    async def __aenter__(self) -> ConnectionPool[C]:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,225 @@
+"""Health: broken connections, checks, lifetimes, idle timeouts, maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pool_helpers import (
+    CheckingStrategy,
+    MemoryStrategy,
+    RecordingHooks,
+    check_invariants,
+    eventually,
+)
+
+from async_reduce._events import ConnectionClosed
+from async_reduce.pool import ConnectionPool
+
+
+async def test_closed_connection_is_never_handed_out(
+    make_pool: Any, strategy: MemoryStrategy
+) -> None:
+    """An idle connection reported closed is dropped and replaced."""
+    hooks = RecordingHooks()
+    pool = make_pool(2, hooks=hooks)
+    async with pool.get_connection() as first:
+        pass
+    first.broken = True
+    async with pool.get_connection() as second:
+        assert second is not first
+    await strategy.connection_closed.wait()
+    assert first.closed
+    assert [e.reason for e in hooks.of(ConnectionClosed)] == ["broken"]
+    check_invariants(pool)
+    await pool.close()
+
+
+async def test_raising_is_closed_counts_as_closed(make_pool: Any) -> None:
+    """connection_is_closed raising means the connection is not used."""
+
+    class Flaky(MemoryStrategy):
+        def connection_is_closed(self, conn: Any) -> bool:
+            if conn.number == 1:
+                raise RuntimeError("cannot tell")
+            return False
+
+    strategy = Flaky()
+    pool = make_pool(2, strategy=strategy)
+    async with pool.get_connection() as first:
+        assert first.number == 1  # a new connection is not tested
+    async with pool.get_connection() as second:
+        assert second.number == 2
+    await pool.close()
+
+
+async def test_broken_connection_returned_to_a_waiter_is_replaced(
+    make_pool: Any, strategy: MemoryStrategy
+) -> None:
+    """A broken connection is not handed to a waiter; a new one is opened."""
+    pool = make_pool(1)
+    held = await pool.acquire()
+    waiter = asyncio.create_task(pool.acquire())
+    await eventually(lambda: pool.statistics().waiting == 1)
+    held.broken = True
+    await pool.release(held)
+    replacement = await waiter
+    assert replacement is not held
+    assert held.closed
+    await pool.release(replacement)
+    await pool.close()
+
+
+async def test_check_runs_only_after_check_after_idle() -> None:
+    """check_connection runs on checkout only after check_after seconds idle."""
+    strategy = CheckingStrategy()
+    pool = ConnectionPool(strategy, 1, check_after=0.05)
+    for _ in range(5):
+        async with pool.get_connection():
+            pass
+    assert strategy.checks == 0  # recently used: no check
+    await asyncio.sleep(0.06)  # the rule under test is about elapsed time
+    async with pool.get_connection():
+        pass
+    assert strategy.checks == 1
+    async with pool.get_connection():
+        pass
+    assert strategy.checks == 1
+    await pool.close()
+
+
+@pytest.mark.parametrize(("check_after", "checks"), [(0, 3), (None, 0)])
+async def test_check_after_zero_and_none(
+    check_after: float | None, checks: int
+) -> None:
+    """check_after=0 checks every checkout; None never checks."""
+    strategy = CheckingStrategy()
+    pool = ConnectionPool(strategy, 1, check_after=check_after)
+    for _ in range(4):
+        async with pool.get_connection():
+            pass
+    assert strategy.checks == checks
+    await pool.close()
+
+
+async def test_failed_check_closes_and_tries_another() -> None:
+    """A connection failing its check is closed; checkout moves on."""
+    strategy = CheckingStrategy()
+    pool = ConnectionPool(strategy, 2, check_after=0)
+    a = await pool.acquire()
+    b = await pool.acquire()
+    await pool.release(a)
+    await pool.release(b)
+    b.healthy = False
+    async with pool.get_connection() as conn:
+        assert conn is a
+    await strategy.connection_closed.wait()
+    assert b.closed
+    assert pool.statistics().size == 1
+    await pool.close()
+
+
+async def test_raising_check_counts_as_failed() -> None:
+    """check_connection raising is a failed check, not the caller's error."""
+
+    class Raising(CheckingStrategy):
+        async def check_connection(self, conn: Any) -> bool:
+            if conn.number == 1:
+                raise ConnectionResetError("reset")
+            return True
+
+    strategy = Raising()
+    pool = ConnectionPool(strategy, 1, check_after=0)
+    async with pool.get_connection():
+        pass
+    async with pool.get_connection() as conn:
+        assert conn.number == 2
+    await strategy.connection_closed.wait()
+    assert strategy.created[0].closed
+    await pool.close()
+
+
+async def test_lifetimes_are_jittered_down_by_up_to_five_percent() -> None:
+    """Each connection expires within 5% before max_lifetime, not together."""
+    pool = ConnectionPool(MemoryStrategy(), 20, max_lifetime=100.0)
+    conns = [await pool.acquire() for _ in range(20)]
+    entries = [pool._entries[id(c)] for c in conns]
+    lifetimes = [e.expires_at - e.created_at for e in entries]
+    assert all(95.0 <= life <= 100.0 for life in lifetimes)
+    assert len(set(lifetimes)) > 1
+    for conn in conns:
+        await pool.release(conn)
+    await pool.close()
+
+
+async def test_expired_idle_connection_is_retired_and_min_size_kept() -> None:
+    """Past max_lifetime an idle connection is closed and replaced to min_size."""
+    strategy = MemoryStrategy()
+    hooks = RecordingHooks()
+    async with ConnectionPool(
+        strategy, 2, min_size=1, max_lifetime=0.05, hooks=hooks
+    ) as pool:
+        first = strategy.created[0]
+        await strategy.connection_closed.wait()
+        assert first.closed
+        await eventually(lambda: pool.statistics().idle == 1, rounds=1000)
+        assert hooks.of(ConnectionClosed)[0].reason == "lifetime"
+        assert len(strategy.created) >= 2
+
+
+async def test_expired_connection_is_retired_on_release(
+    make_pool: Any, strategy: MemoryStrategy
+) -> None:
+    """A connection past its lifetime when returned is closed, not reused."""
+    pool = make_pool(1, max_lifetime=0.02)
+    conn = await pool.acquire()
+    await asyncio.sleep(0.03)
+    await pool.release(conn)
+    assert conn.closed
+    assert pool.statistics().size == 0
+    await pool.close()
+
+
+async def test_idle_timeout_shrinks_to_min_size(strategy: MemoryStrategy) -> None:
+    """Idle connections above min_size close after idle_timeout."""
+    hooks = RecordingHooks()
+    pool = ConnectionPool(strategy, 4, min_size=1, idle_timeout=0.03, hooks=hooks)
+    conns = [await pool.acquire() for _ in range(4)]
+    for conn in conns:
+        await pool.release(conn)
+    assert pool.statistics().idle == 4
+    while len(strategy.closed) < 3:
+        strategy.connection_closed.clear()
+        await strategy.connection_closed.wait()
+    stats = pool.statistics()
+    assert (stats.size, stats.idle) == (1, 1)
+    assert {e.reason for e in hooks.of(ConnectionClosed)} == {"idle"}
+    await pool.close()
+
+
+async def test_one_maintenance_task_started_lazily_and_stopped_by_close() -> None:
+    """The maintenance task starts on first use, once, and ends with close()."""
+    pool = ConnectionPool(MemoryStrategy(), 2, idle_timeout=60)
+    assert pool._maintenance is None
+    before = len(asyncio.all_tasks())
+    async with pool.get_connection():
+        pass
+    task = pool._maintenance
+    assert task is not None
+    assert task in pool._tasks  # held by the pool: never garbage-collected
+    async with pool.get_connection():
+        pass
+    assert pool._maintenance is task
+    assert len(asyncio.all_tasks()) == before + 1
+    await pool.close()
+    assert task.done()
+
+
+async def test_no_maintenance_task_without_timed_features(make_pool: Any) -> None:
+    """A pool with no lifetimes, timeouts or min_size runs no background task."""
+    pool = make_pool(2)
+    async with pool.get_connection():
+        pass
+    assert pool._maintenance is None
+    await pool.close()
