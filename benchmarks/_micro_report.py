@@ -20,10 +20,15 @@ FLOOR_OF = {
 }
 """Timed scenarios and the floor benchmark each is compared with."""
 HOOKED = {
+    "hooks_base": "BaseHooks",
     "hooks_statistics": "StatisticsOverallHooks",
     "hooks_prometheus": "PrometheusHooks",
 }
-"""Hook benchmarks (lead_auto with these hooks, this project only)."""
+"""Hook benchmarks (lead_auto with these hooks, this project only).
+
+``BaseHooks`` (every method a no-op) has no target: it shows what the
+reducer's hook dispatch costs by itself.
+"""
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- reducer-micro:start -->", "<!-- reducer-micro:end -->"
@@ -90,9 +95,8 @@ def text_table(results: dict[str, Any]) -> str:
                 continue
             ovh = e.get("overhead")
             pct = "n/a" if ovh is None else f"{ovh:+.1%}"
-            lines.append(
-                f"  {e['class']:<24} {fmt_ns(e['cost']):>8}  {pct:>7}  {_targets(e)}"
-            )
+            row = f"  {e['class']:<24} {fmt_ns(e['cost']):>8}  {pct:>7}  {_targets(e)}"
+            lines.append(row.rstrip())
     return "\n".join(lines)
 
 
@@ -148,7 +152,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "its own `create_task`'d work |",
         "| hooks | `lead_auto`, this project only, with "
         "`StatisticsOverallHooks()` or `PrometheusHooks(registry=<fresh "
-        "CollectorRegistry>)` | `lead_auto` without hooks |",
+        "CollectorRegistry>)`; no-op `BaseHooks()` shows the cost of hook "
+        "dispatch alone | `lead_auto` without hooks |",
         "",
         _para(
             "Floors run in both interpreters and are pooled. *Overhead ours vs "
@@ -229,7 +234,7 @@ def markdown(doc: dict[str, Any]) -> str:
             pct = "n/a" if ovh is None else f"{ovh:+.1%}"
             out.append(
                 f"| `{e['class']}` | {_us(e.get('cost'))} | {pct} "
-                f"| {_md_verdicts(e) or 'not measured'} |"
+                f"| {_md_verdicts(e) or ('n/a' if 'skipped' in e else '')} |"
             )
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -172,6 +172,9 @@ def make_timer(scenario: str) -> Timer:
         return floor_lead
     if scenario == "floor_join":
         return floor_join
+    if scenario == "hooks_base":
+        hooks = _load("async_reduce.hooks.base", "BaseHooks")()
+        return lead_timer(AsyncReducer(hooks), explicit_ident=False)
     if scenario == "hooks_statistics":
         return lead_timer(AsyncReducer(_statistics_hooks()), explicit_ident=False)
     if scenario == "hooks_prometheus":

@@ -383,10 +383,11 @@ def _summarise(
                 entry["skipped"] = skipped[bench]
             elif cost is not None and base:
                 entry["overhead"] = cost / base - 1
-                limit = HOOK_LIMIT[bench]
-                entry["targets"] = {
-                    f"overhead<={limit:.0%}": _verdict(entry["overhead"] <= limit)
-                }
+                limit = HOOK_LIMIT.get(bench)
+                if limit is not None:
+                    entry["targets"] = {
+                        f"overhead<={limit:.0%}": _verdict(entry["overhead"] <= limit)
+                    }
             hooks[bench] = entry
         results["hooks"] = hooks
     return results
