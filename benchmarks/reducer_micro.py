@@ -80,7 +80,7 @@ class Params:
 
 
 FULL = Params(
-    rounds=16,
+    rounds=14,
     processes=1,
     values=3,
     warmups=1,
