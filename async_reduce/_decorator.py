@@ -31,8 +31,21 @@ class ReducedFunction(Generic[P, R]):
     """The reducer the calls go through."""
 
     __wrapped__: Callable[P, Coroutine[Any, Any, R]]
+    __name__: str
+    __qualname__: str
 
     if TYPE_CHECKING:
+
+        @overload
+        def __get__(self, instance: None, owner: type) -> ReducedFunction[P, R]: ...
+
+        @overload
+        def __get__(
+            self, instance: object, owner: type
+        ) -> Callable[..., Coroutine[Any, Any, R]]: ...
+
+        def __get__(self, instance: object, owner: type) -> Any:
+            """Methods: bound like the function they wrap."""
 
         def __call__(
             self, *args: P.args, **kwargs: P.kwargs
@@ -45,18 +58,18 @@ class ReducedFunction(Generic[P, R]):
 
 @overload
 def async_reduceable(  # type: ignore[overload-overlap]
-    reducer: Callable[P, Coroutine[Any, Any, R]],
-) -> ReducedFunction[P, R]: ...
-
-
-@overload
-def async_reduceable(
     reducer: AsyncReducer | None = None,
     *,
     typed: bool | None = None,
     key: Callable[..., Hashable] | None = None,
     timeout: float | Unset | None = UNSET,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], ReducedFunction[P, R]]: ...
+
+
+@overload
+def async_reduceable(
+    reducer: Callable[P, Coroutine[Any, Any, R]],
+) -> ReducedFunction[P, R]: ...
 
 
 def async_reduceable(

@@ -26,6 +26,7 @@ from types import CodeType
 from typing import Any
 
 __all__ = [
+    "AUTO",
     "auto_key",
     "display_ident",
     "make_binder",
@@ -33,6 +34,18 @@ __all__ = [
 ]
 
 _CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
+
+
+class _AutoKeyMarker:
+    """First element of every automatic key: no ``ident`` can equal one."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<auto>"
+
+
+AUTO = _AutoKeyMarker()
 
 
 def unhashable_error(name: str) -> TypeError:
@@ -70,9 +83,9 @@ def auto_key(coro: Any, typed: bool) -> tuple[Any, ...]:
     values = tuple(coro.cr_frame.f_locals.values())
     if code.co_flags & _CO_VARKEYWORDS:
         values = _freeze_kwargs(code, values)
-    key: tuple[Any, ...] = (id(code), values)
+    key: tuple[Any, ...] = (AUTO, id(code), *values)
     if typed:
-        key = (*key, tuple(map(type, values)))
+        key = (*key, *map(type, values))
     try:
         hash(key)
     except TypeError:

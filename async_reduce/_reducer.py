@@ -7,17 +7,29 @@ import inspect
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Generator, Hashable
 from types import CoroutineType
 from typing import Any, TypeVar
 
-from ._flight import Flight, execute, execute_with_hooks, expire
+from ._flight import (
+    INFO,
+    TASK,
+    WAITING,
+    Flight,
+    HookInfo,
+    execute,
+    execute_with_hooks,
+    expire,
+    leave,
+    release,
+)
 from ._hookerrors import report_hook_error
-from ._keys import auto_key, display_ident, unhashable_error
+from ._keys import AUTO, auto_key, display_ident, unhashable_error
 from ._location import coroutine_location
 from ._validate import UNSET, Unset, check_bool, check_orphans, check_timeout
+from .hooks.base import BaseHooks, MultipleHooks
 
-__all__ = ["AsyncReducer", "async_reduce"]
+__all__ = ["AsyncReducer", "ReducedCall", "async_reduce"]
 
 T = TypeVar("T")
 
@@ -41,6 +53,14 @@ _OLD_HOOK_METHODS = (
 )
 
 
+def _wants(hooks: Any, name: str) -> bool:
+    """Whether ``hooks`` does something in hook method ``name`` (events are
+    only built for hooks that do)."""
+    if isinstance(hooks, MultipleHooks):
+        return hooks._wants(name)
+    return getattr(type(hooks), name, None) is not getattr(BaseHooks, name)
+
+
 def _no_loop() -> None:
     return None
 
@@ -57,6 +77,117 @@ class _HooksAdapter:
     @staticmethod
     def _ignore(*args: Any) -> None:
         return None
+
+
+_NEW = 0
+_RUNNING = 1
+_DONE = 2
+
+
+class ReducedCall(Coroutine[Any, Any, T]):
+    """What ``reducer(coro)`` returns: a coroutine-compatible awaitable.
+
+    Nothing happens until it is awaited (or driven by a task): then the call
+    joins the execution of its key in flight, or starts one with ``coro``.
+    It is a :class:`collections.abc.Coroutine`, so ``asyncio.create_task``,
+    ``gather`` and ``wait_for`` accept it like a native coroutine.
+
+    Unlike a native coroutine wrapping ``coro``, it closes ``coro`` when it
+    is closed, or cancelled, before it ever ran, so ``coro`` is never reported
+    as "never awaited" because of a cancellation.  If it is dropped without
+    being awaited, Python reports ``coro`` as never awaited, as it would
+    without the reducer.
+    """
+
+    __slots__ = ("_coro", "_gen", "_ident", "_key", "_reducer", "_state", "_timeout")
+
+    _reducer: AsyncReducer
+    _coro: Coroutine[Any, Any, T]
+    _key: Hashable
+    _ident: Hashable | None
+    _timeout: float | None
+    _state: int
+    _gen: Generator[Any, None, T] | None
+
+    def __repr__(self) -> str:
+        return f"<ReducedCall {self._coro!r} key={self._key!r}>"
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if self._state != _NEW:
+            raise RuntimeError("cannot reuse already awaited coroutine")
+        self._state = _RUNNING
+        reducer = self._reducer
+        coro = self._coro
+        if reducer._hooks is not None:
+            return (
+                yield from reducer._call_with_hooks(
+                    coro, self._key, self._ident, self._timeout
+                ).__await__()
+            )
+        loop = _get_running_loop()
+        cache = reducer._cache
+        flights = cache[1] if cache[0]() is loop else reducer._flights_for(loop)
+        key = self._key
+        future = loop.create_future()
+        flight = flights.get(key)
+        if flight is None:
+            flights[key] = flight = [1, None, None, future]
+            try:
+                flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
+            except BaseException:
+                release(flights, key, flight)
+                coro.close()
+                raise
+        else:
+            coro.close()
+            flight[WAITING] += 1
+            flight.append(future)
+        timeout = self._timeout
+        if timeout is None:
+            try:
+                return (yield from future)  # type: ignore[no-any-return]
+            except BaseException:
+                leave(reducer, flights, key, flight, future)
+                raise
+        timer = loop.call_later(timeout, expire, future)
+        try:
+            return (yield from future)  # type: ignore[no-any-return]
+        except BaseException:
+            leave(reducer, flights, key, flight, future)
+            raise
+        finally:
+            timer.cancel()
+
+    def send(self, value: Any) -> Any:
+        """Drive the call, as a task does."""
+        gen = self._gen
+        if gen is None:
+            gen = self._gen = self.__await__()
+        return gen.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
+        """Raise an exception inside the call, as a task cancelling it does."""
+        gen = self._gen
+        if gen is None:
+            # Never ran: close ``coro`` so it is not reported as never awaited.
+            self._state = _DONE
+            self._coro.close()
+            exc = typ if val is None else val
+            if isinstance(exc, type):
+                exc = exc()
+            raise exc.with_traceback(tb) if tb is not None else exc
+        return gen.throw(typ if val is None else val)
+
+    def close(self) -> None:
+        """Close the call; ``coro`` too when the call never ran."""
+        if self._state == _NEW:
+            self._state = _DONE
+            self._coro.close()
+        elif self._gen is not None:
+            self._gen.close()
+
+
+_new_call = object.__new__
 
 
 class AsyncReducer:
@@ -121,6 +252,9 @@ class AsyncReducer:
         "_orphans_cancel",
         "_timeout",
         "_typed",
+        "_want_abandoned",
+        "_want_finished",
+        "_want_left",
     )
 
     def __init__(
@@ -144,15 +278,22 @@ class AsyncReducer:
         ):
             hooks = _HooksAdapter(hooks)
         self._hooks: Any = hooks
+        self._want_finished = hooks is not None and _wants(
+            hooks, "on_execution_finished"
+        )
+        self._want_left = hooks is not None and _wants(hooks, "on_caller_left")
+        self._want_abandoned = hooks is not None and _wants(
+            hooks, "on_execution_abandoned"
+        )
         self._typed = check_bool(typed, "typed")
         self._timeout = check_timeout(timeout)
         self._orphans = check_orphans(orphans)
         self._orphans_cancel = self._orphans == "cancel"
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[Hashable, Flight]
+            asyncio.AbstractEventLoop, dict[Hashable, Flight[Any]]
         ] = weakref.WeakKeyDictionary()
         self._cache: tuple[
-            Callable[[], asyncio.AbstractEventLoop | None], dict[Hashable, Flight]
+            Callable[[], asyncio.AbstractEventLoop | None], dict[Hashable, Flight[Any]]
         ] = (_no_loop, {})
         self._lock = threading.Lock()
 
@@ -227,7 +368,7 @@ class AsyncReducer:
                 if self._typed or code.co_flags & _CO_VARKEYWORDS:
                     key = auto_key(coro, self._typed)
                 else:
-                    key = (id(code), tuple(native.cr_frame.f_locals.values()))
+                    key = (AUTO, id(code), *native.cr_frame.f_locals.values())
                     hash(key)
             except AttributeError:
                 raise ValueError(
@@ -248,9 +389,15 @@ class AsyncReducer:
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
             key = ident
-        if self._hooks is None:
-            return self._call(coro, key, timeout)
-        return self._call_with_hooks(coro, key, ident, timeout)
+        call: ReducedCall[T] = _new_call(ReducedCall)
+        call._reducer = self
+        call._coro = coro
+        call._key = key
+        call._ident = ident
+        call._timeout = timeout
+        call._state = _NEW
+        call._gen = None
+        return call
 
     @staticmethod
     def _reject(coro: Any) -> None:
@@ -271,7 +418,9 @@ class AsyncReducer:
                 coro.close()
             raise
 
-    def _flights_for(self, loop: asyncio.AbstractEventLoop) -> dict[Hashable, Flight]:
+    def _flights_for(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> dict[Hashable, Flight[Any]]:
         """The in-flight executions of ``loop`` (slow path of the loop cache)."""
         with self._lock:
             flights = self._by_loop.get(loop)
@@ -279,41 +428,6 @@ class AsyncReducer:
                 flights = self._by_loop[loop] = {}
             self._cache = (weakref.ref(loop), flights)
         return flights
-
-    async def _call(
-        self, coro: Coroutine[Any, Any, T], key: Hashable, timeout: float | None
-    ) -> T:
-        loop = _get_running_loop()
-        cache = self._cache
-        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
-        future = loop.create_future()
-        flight = flights.get(key)
-        if flight is None:
-            flight = flights[key] = Flight(self, flights, key, future)
-            try:
-                flight.task = loop.create_task(execute(flight, coro))
-            except BaseException:
-                flight.unregister()
-                coro.close()
-                raise
-        else:
-            coro.close()
-            flight.futures.append(future)  # type: ignore[union-attr]
-            flight.waiting += 1
-        if timeout is None:
-            try:
-                return await future  # type: ignore[no-any-return]
-            except BaseException:
-                flight.leave(future, 0.0)
-                raise
-        timer = loop.call_later(timeout, expire, future)
-        try:
-            return await future  # type: ignore[no-any-return]
-        except BaseException:
-            flight.leave(future, 0.0)
-            raise
-        finally:
-            timer.cancel()
 
     async def _call_factory(
         self,
@@ -330,26 +444,28 @@ class AsyncReducer:
         future = loop.create_future()
         flight = flights.get(key)
         if flight is None:
-            flight = flights[key] = Flight(self, flights, key, future)
+            flights[key] = flight = [1, None, None, future]
             try:
-                flight.task = loop.create_task(execute(flight, fn(*args, **kwargs)))
+                flight[TASK] = loop.create_task(
+                    execute(flights, key, flight, fn(*args, **kwargs))
+                )
             except BaseException:
-                flight.unregister()
+                release(flights, key, flight)
                 raise
         else:
-            flight.futures.append(future)  # type: ignore[union-attr]
-            flight.waiting += 1
+            flight[WAITING] += 1
+            flight.append(future)
         if timeout is None:
             try:
                 return await future  # type: ignore[no-any-return]
             except BaseException:
-                flight.leave(future, 0.0)
+                leave(self, flights, key, flight, future)
                 raise
         timer = loop.call_later(timeout, expire, future)
         try:
             return await future  # type: ignore[no-any-return]
         except BaseException:
-            flight.leave(future, 0.0)
+            leave(self, flights, key, flight, future)
             raise
         finally:
             timer.cancel()
@@ -366,33 +482,37 @@ class AsyncReducer:
         cache = self._cache
         flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
         location = coroutine_location(coro)
-        shown = ident if ident is not None else display_ident(location, key)
+        flight = flights.get(key)
+        if ident is not None:
+            shown: Hashable = ident
+        elif flight is not None:
+            shown = flight[INFO].ident
+        else:
+            shown = display_ident(location, key)
         since = time.perf_counter()
         try:
             hooks.on_apply_for(coro, shown)
         except Exception as exc:
             report_hook_error(hooks, "on_apply_for", exc)
         future = loop.create_future()
-        flight = flights.get(key)
         if flight is None:
-            flight = flights[key] = Flight(self, flights, key, future)
-            flight.coro = coro
-            flight.ident = shown
-            flight.location = location
-            flight.started = since
+            info = HookInfo(coro, shown, location, since)
+            flights[key] = flight = [1, None, info, future]
             try:
                 hooks.on_executing_for(coro, shown)
             except Exception as exc:
                 report_hook_error(hooks, "on_executing_for", exc)
             try:
-                flight.task = loop.create_task(execute_with_hooks(flight, coro))
+                flight[TASK] = loop.create_task(
+                    execute_with_hooks(self, flights, key, flight, coro)
+                )
             except BaseException:
-                flight.unregister()
+                release(flights, key, flight)
                 coro.close()
                 raise
         else:
-            flight.futures.append(future)  # type: ignore[union-attr]
-            flight.waiting += 1
+            flight[WAITING] += 1
+            flight.append(future)
             try:
                 hooks.on_reducing_for(coro, shown)
             except Exception as exc:
@@ -402,7 +522,7 @@ class AsyncReducer:
         try:
             return await future  # type: ignore[no-any-return]
         except BaseException:
-            flight.leave(future, since)
+            leave(self, flights, key, flight, future, since)
             raise
         finally:
             if timer is not None:
@@ -410,11 +530,11 @@ class AsyncReducer:
 
     # -- introspection -------------------------------------------------------
 
-    def _all_flights(self) -> list[dict[Hashable, Flight]]:
+    def _all_flights(self) -> list[dict[Hashable, Flight[Any]]]:
         with self._lock:
             return list(self._by_loop.values())
 
-    def _current_flights(self) -> list[dict[Hashable, Flight]]:
+    def _current_flights(self) -> list[dict[Hashable, Flight[Any]]]:
         """The running loop's executions, or every loop's outside a loop."""
         try:
             loop = _get_running_loop()

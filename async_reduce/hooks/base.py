@@ -211,6 +211,10 @@ class MultipleHooks(BaseHooks):
         self._abandoned = _calls_for(self._members, "on_execution_abandoned")
         self._pool = _calls_for(self._members, "on_pool_event")
 
+    def _wants(self, name: str) -> bool:
+        """Whether any member overrides hook method ``name``."""
+        return bool(_calls_for(self._members, name))
+
     @property
     def hooks_list(self) -> list[BaseHooks]:
         """The member hooks in call order, as a new list.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 from async_reduce import _hookerrors
@@ -10,4 +12,4 @@ from async_reduce import _hookerrors
 @pytest.fixture(autouse=True)
 def _fresh_hook_error_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hook errors are logged once per hook id and type; start every test afresh."""
-    monkeypatch.setattr(_hookerrors, "_reported", set())
+    monkeypatch.setattr(_hookerrors, "_reported", weakref.WeakKeyDictionary())

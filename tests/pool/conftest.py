@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ HAVE_REDIS = os.access(REDIS_SERVER, os.X_OK)
 @pytest.fixture(autouse=True)
 def _fresh_hook_error_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hook errors are logged once per hook id and type; start every test afresh."""
-    monkeypatch.setattr(_hookerrors, "_reported", set())
+    monkeypatch.setattr(_hookerrors, "_reported", weakref.WeakKeyDictionary())
 
 
 @pytest.fixture

@@ -1,0 +1,69 @@
+"""Static typing checks: mypy --strict checks this file; nothing runs it.
+
+Each ``assert_type`` states the type a user should see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Hashable
+from typing import Any
+
+from typing_extensions import assert_type
+
+from async_reduce import AsyncReducer, async_reduce, async_reduceable
+from async_reduce.hooks import StatisticsOverallHooks
+
+
+async def fetch(user_id: int, *, fresh: bool = False) -> dict[str, int]:
+    return {"id": user_id}
+
+
+@async_reduceable()
+async def decorated(user_id: int, *, fresh: bool = False) -> str:
+    return str(user_id)
+
+
+@async_reduceable(AsyncReducer(hooks=StatisticsOverallHooks()), timeout=5)
+async def with_reducer(name: str) -> bytes:
+    return name.encode()
+
+
+@async_reduceable
+async def bare(x: float) -> float:
+    return x
+
+
+class Repo:
+    @async_reduceable()
+    async def get(self, item: int) -> str:
+        return str(item)
+
+
+async def usage() -> None:
+    assert_type(await async_reduce(fetch(1)), dict[str, int])
+    assert_type(await async_reduce(fetch(1), ident=("user", 1)), dict[str, int])
+    assert_type(await async_reduce(fetch(1), timeout=2.5), dict[str, int])
+    call = async_reduce(fetch(2))
+    checked = assert_type(call, Coroutine[Any, Any, dict[str, int]])
+    await checked
+    task = asyncio.create_task(async_reduce(fetch(3)))
+    assert_type(task, asyncio.Task[dict[str, int]])
+
+    assert_type(await decorated(1), str)
+    assert_type(await decorated(1, fresh=True), str)
+    assert_type(decorated.key(1), Hashable)
+    assert_type(decorated.reducer, AsyncReducer)
+    assert_type(await with_reducer("x"), bytes)
+    assert_type(await bare(1.5), float)
+    assert_type(await Repo().get(3), str)
+
+    reducer = AsyncReducer(typed=True, timeout=None, orphans="finish")
+    assert_type(len(reducer), int)
+    assert_type("key" in reducer, bool)
+    assert_type(reducer.forget("key"), bool)
+
+
+async def misuse() -> None:
+    await decorated("1")  # type: ignore[arg-type]
+    await decorated(1, fresher=True)  # type: ignore[call-arg]
