@@ -80,7 +80,10 @@ class Acquirer(Maintenance[C]):
             self._acquire_timeout if timeout is None else timeout, site
         )
 
-    async def _acquire_slow(self, timeout: float | None, site: str | None) -> Entry[C]:
+    async def _acquire_slow(
+        self, timeout: float | None, site: str | None, front: bool = False
+    ) -> Entry[C]:
+        """Acquire, waiting if need be; ``front``: a caller woken to retry."""
         if self._loop_closed() or self._thread != get_ident():
             self._bind()
         loop = self._loop
@@ -91,11 +94,11 @@ class Acquirer(Maintenance[C]):
             else 0.0
         )
         deadline = None if timeout is None else started + timeout
-        front = False
         while True:
             if self._closed:
                 raise self._closed_error()
-            if not self._waiters.count and self._idle:
+            # Nobody may overtake a waiter; one woken to retry is first in line.
+            if self._idle and (front or not self._waiters.count):
                 now = monotonic()
                 entry = self._take_idle(now)
                 if entry is not None:
@@ -156,7 +159,12 @@ class Acquirer(Maintenance[C]):
 
     def _leave_line(self, future: asyncio.Future[Any]) -> None:
         """Undo a wait that ended in an exception (cancelled, timed out...)."""
-        self._waiters.leave(future)
+        waiters = self._waiters
+        waiters.leave(future)
+        if self._idle and waiters.count:
+            # While this caller was cancelled but still counted, a newcomer
+            # may have queued although a connection went idle: wake it.
+            self._wake_to_retry(min(len(self._idle), waiters.count))
         if not future.cancelled() and future.exception() is None:
             # Served in the same instant the caller was cancelled: pass it on.
             result = future.result()
@@ -271,6 +279,7 @@ class Lease(Generic[C]):
                 timeout = self._timeout
                 if timeout is None:
                     timeout = pool._acquire_timeout
+                front = False
                 if timeout is None and pool._hooks is None:
                     waiter = pool._loop.create_future()  # type: ignore[union-attr]
                     waiters.line.append(waiter)
@@ -286,9 +295,10 @@ class Lease(Generic[C]):
                         pool._acquired += 1
                         self._entry = result
                         return result.conn  # type: ignore[no-any-return]
-                    if result is RETRY:
+                    front = result is RETRY
+                    if front:
                         pool._joining -= 1
-                entry = self._entry = await pool._acquire_slow(timeout, None)
+                entry = self._entry = await pool._acquire_slow(timeout, None, front)
                 return entry.conn
             idle = pool._idle
             if idle:

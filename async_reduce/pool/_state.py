@@ -52,6 +52,32 @@ def _true() -> bool:
     return True
 
 
+class _Reservation:
+    """A slot reserved for a connection being opened, until it is settled."""
+
+    __slots__ = ("outcome", "pending", "pool")
+
+    def __init__(self, outcome: asyncio.Future[None] | None) -> None:
+        self.outcome = outcome
+        self.pending = True
+        self.pool: PoolState[Any] | None = None
+
+    def task_done(self, task: asyncio.Task[Any]) -> None:
+        """The opening task ended: free the slot if nothing else did.
+
+        That happens when the task was cancelled (by ``close()``) while
+        opening, or before it ever ran.
+        """
+        pool = self.pool
+        assert pool is not None
+        pool._creations.discard(task)
+        if self.pending:
+            pool._give_up_reservation(self)
+            if self.outcome is not None and not self.outcome.done():
+                self.outcome.set_exception(pool._closed_error())
+            pool._kick()
+
+
 def _consume_outcome(task: asyncio.Task[Any]) -> None:
     # For tasks the pool stopped waiting for: their outcome is expected
     # and deliberately dropped.
@@ -111,6 +137,8 @@ class PoolState(Generic[C]):
         # True while the plainest fast paths apply: no timed features, pool
         # open, not above max_size.  Recomputed when any of these change.
         self._plain = not self._clocked
+        # Callers woken to start over (RETRY) that have not queued again, plus
+        # callers inside the outage attempt: waiting, though not in line.
         self._joining = 0
         self._waiters = WaitQueue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -311,15 +339,20 @@ class PoolState(Generic[C]):
         if wanted <= 0:
             return
         if self._backoff.active:
-            for _ in range(wanted):
-                waiter = waiters.pop()
-                if waiter is None:
-                    break
-                self._joining += 1
-                waiter.set_result(RETRY)
+            self._wake_to_retry(wanted)
         else:
             for _ in range(wanted):
                 self._start_creation(None)
+
+    def _wake_to_retry(self, count: int) -> None:
+        """Wake up to ``count`` callers in line to start their acquire over."""
+        waiters = self._waiters
+        for _ in range(count):
+            waiter = waiters.pop()
+            if waiter is None:
+                break
+            self._joining += 1
+            waiter.set_result(RETRY)
 
     # -- opening connections -------------------------------------------------
 
@@ -328,34 +361,39 @@ class PoolState(Generic[C]):
         self._creating += 1
         self._size += 1
         self._refresh_plain()
-        task = self._spawn(self._create(outcome))
+        reservation = _Reservation(outcome)
+        task = self._spawn(self._create(reservation))
         self._creations.add(task)
-        task.add_done_callback(self._creations.discard)
+        task.add_done_callback(reservation.task_done)
+        reservation.pool = self
 
-    async def _create(self, outcome: asyncio.Future[None] | None) -> None:
+    def _give_up_reservation(self, reservation: _Reservation) -> None:
+        """Free a slot whose connection was never opened."""
+        reservation.pending = False
+        self._creating -= 1
+        self._size -= 1
+        self._refresh_plain()
+
+    async def _create(self, reservation: _Reservation) -> None:
         """Open one connection; its slot is already reserved.
 
         The connection goes to the first waiter, else to the idle set.  A
-        failure goes to ``outcome`` when given, else to the first waiter.
-        Only :meth:`close` cancels this task.
+        failure goes to the reservation's ``outcome`` when there is one, else
+        to the first waiter.  Only :meth:`close` cancels this task (possibly
+        before it even starts: then ``_Reservation.task_done`` frees the slot).
         """
+        outcome = reservation.outcome
         started = monotonic()
         try:
             conn = await self._strategy.create()
-        except BaseException as exc:
-            self._creating -= 1
-            self._size -= 1
-            self._refresh_plain()
-            if isinstance(exc, Exception):
-                self._create_failed(exc, started, deliver=outcome is None)
+        except Exception as exc:
+            self._give_up_reservation(reservation)
+            self._create_failed(exc, started, deliver=outcome is None)
             if outcome is not None and not outcome.done():
-                outcome.set_exception(
-                    exc if isinstance(exc, Exception) else self._closed_error()
-                )
+                outcome.set_exception(exc)
             self._kick()
-            if not isinstance(exc, Exception):
-                raise
             return
+        reservation.pending = False
         self._creating -= 1
         self._connection_opened(conn, started)
         if outcome is not None and not outcome.done():
