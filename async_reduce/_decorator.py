@@ -141,15 +141,13 @@ def _decorate(
             f"async_reduceable decorates coroutine functions (async def), got {fn!r}"
         )
     if key_fn is None:
-        bind = make_binder(fn, typed)
-
-        def key(*args: Any, **kwargs: Any) -> Hashable:
-            return (fn, bind(*args, **kwargs))
+        # The generated binder returns the whole key, (fn, arguments).
+        key: Callable[..., Any] = make_binder(fn, typed, scope=fn)
 
     else:
         user_key = key_fn
 
-        def key(*args: Any, **kwargs: Any) -> Hashable:
+        def key(*args: Any, **kwargs: Any) -> Any:
             return (fn, user_key(*args, **kwargs))
 
     location = function_location(fn)
@@ -158,11 +156,11 @@ def _decorate(
     @functools.wraps(fn)
     async def reduced(*args: Any, **kwargs: Any) -> R:
         call_key = key(*args, **kwargs)
-        wait = reducer.timeout if timeout is UNSET else timeout
+        wait = reducer._timeout if timeout is UNSET else timeout
         if reducer._hooks is None:
             result: R = await reducer._call_factory(fn, args, kwargs, call_key, wait)
             return result
-        shown = call_key[1] if explicit else display_ident(location, call_key)  # type: ignore[index]
+        shown = call_key[1] if explicit else display_ident(location, call_key)
         return await reducer._call_with_hooks(
             fn(*args, **kwargs), call_key, shown, wait
         )

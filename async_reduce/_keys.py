@@ -98,7 +98,9 @@ def display_ident(location: str, key: Hashable) -> str:
     return f"{location}(<state_hash:{hash(key)}>)"
 
 
-def make_binder(fn: Callable[..., Any], typed: bool) -> Callable[..., tuple[Any, ...]]:
+def make_binder(
+    fn: Callable[..., Any], typed: bool, scope: Any = None
+) -> Callable[..., tuple[Any, ...]]:
     """Build ``bind(*args, **kwargs) -> tuple`` for ``fn``'s signature.
 
     The generated function has ``fn``'s parameters and defaults, so it accepts
@@ -129,7 +131,7 @@ def make_binder(fn: Callable[..., Any], typed: bool) -> Callable[..., tuple[Any,
             or name.startswith("_ar_")
         ):
             # Cannot happen for a def-made function; keep the generic path.
-            return _generic_binder(signature, typed)
+            return _generic_binder(signature, typed, scope)
         if (
             has_positional_only
             and not positional_only_done
@@ -168,8 +170,11 @@ def make_binder(fn: Callable[..., Any], typed: bool) -> Callable[..., tuple[Any,
     fn_name = getattr(fn, "__name__", "")
     if not fn_name.isidentifier() or keyword.iskeyword(fn_name):
         fn_name = "_ar_bind"
-    body = "".join(value + ", " for value in returned)
-    source = f"def {fn_name}({', '.join(params)}):\n    return ({body})\n"
+    body = "(" + "".join(value + ", " for value in returned) + ")"
+    if scope is not None:
+        namespace["_ar_scope"] = scope
+        body = f"(_ar_scope, {body})"
+    source = f"def {fn_name}({', '.join(params)}):\n    return {body}\n"
     exec(source, namespace)
     binder: Callable[..., tuple[Any, ...]] = namespace[fn_name]
     binder.__qualname__ = getattr(fn, "__qualname__", fn_name)
@@ -177,7 +182,7 @@ def make_binder(fn: Callable[..., Any], typed: bool) -> Callable[..., tuple[Any,
 
 
 def _generic_binder(
-    signature: inspect.Signature, typed: bool
+    signature: inspect.Signature, typed: bool, scope: Any
 ) -> Callable[..., tuple[Any, ...]]:
     """Slow but general binder through ``inspect.Signature.bind``."""
 
@@ -191,7 +196,7 @@ def _generic_binder(
             for name, value in bound.arguments.items()
         )
         if typed:
-            return values + tuple(map(type, bound.arguments.values()))
-        return values
+            values += tuple(map(type, bound.arguments.values()))
+        return values if scope is None else (scope, values)
 
     return bind
