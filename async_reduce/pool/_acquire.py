@@ -58,6 +58,28 @@ class Acquirer(Maintenance[C]):
                 "create one pool per event loop"
             )
 
+    def _take_plain(self) -> Entry[C] | None:
+        """The plainest fast path as a plain function (see ``Lease``)."""
+        idle = self._idle
+        if (
+            idle
+            and self._plain
+            and not self._waiters.count
+            and not self._loop_closed()
+            and self._thread == get_ident()
+        ):
+            entry = idle[-1]
+            try:
+                broken = self._is_closed(entry.conn)
+            except Exception:
+                broken = True
+            if not broken:
+                idle.pop()
+                entry.state = LENT
+                self._acquired += 1
+                return entry
+        return None
+
     async def _acquire(self, timeout: float | None, site: str | None) -> Entry[C]:
         if self._closed:
             raise self._closed_error()
@@ -256,8 +278,11 @@ class Acquirer(Maintenance[C]):
 class Lease(Generic[C]):
     """The context manager returned by ``ConnectionPool.get_connection()``.
 
-    Both methods carry an inlined copy of the plainest fast path (no timed
-    features, nobody waiting); everything else goes through the pool.
+    Both methods carry an inlined copy of the plainest paths (no timed
+    features, no hooks, pool open and not bursting: the pool's ``_plain``):
+    taking an idle connection, waiting in line without a timeout, giving a
+    connection back or straight to the first waiter.  Everything else goes
+    through the pool's general methods.
     """
 
     __slots__ = ("_entry", "_pool", "_timeout")
@@ -275,12 +300,12 @@ class Lease(Generic[C]):
             waiters = pool._waiters
             if waiters.count:
                 # Others wait already: straight to the back of the line.  The
-                # simplest case (no timeout, no hooks) waits right here.
+                # simplest case (no timeout) waits right here.
                 timeout = self._timeout
                 if timeout is None:
                     timeout = pool._acquire_timeout
                 front = False
-                if timeout is None and pool._hooks is None:
+                if timeout is None:
                     waiter = pool._loop.create_future()  # type: ignore[union-attr]
                     waiters.line.append(waiter)
                     waiters.count += 1
@@ -311,8 +336,6 @@ class Lease(Generic[C]):
                     idle.pop()
                     entry.state = LENT
                     pool._acquired += 1
-                    if pool._hooks is not None:
-                        pool._emit(ConnectionAcquired(pool, 0.0))
                     self._entry = entry
                     return entry.conn
         entry = self._entry = await pool._acquire(self._timeout, None)

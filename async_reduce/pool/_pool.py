@@ -12,7 +12,7 @@ from .._location import function_location
 from .._reducer import AsyncReducer
 from ._acquire import Acquirer, Lease
 from ._config import check_backoff, check_check_after, check_sizes, check_timeout
-from ._entry import LENT, UNKNOWN_SITE, acquisition_site
+from ._entry import IDLE, LENT, UNKNOWN_SITE, acquisition_site
 from ._stats import PoolStatistics
 from ._strategy import ConnectionStrategy, LegacyConnectionStrategy, StrategyCalls
 
@@ -156,7 +156,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
-        return (await self._acquire(timeout, None)).conn
+        entry = self._take_plain()
+        if entry is None:
+            entry = await self._acquire(timeout, None)
+        return entry.conn
 
     async def release(self, conn: C) -> None:
         """Give back a connection obtained from :meth:`acquire`.
@@ -180,6 +183,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 f"release(): {conn!r} is not lent out by this pool "
                 "(already released, or from another pool)"
             )
+        if self._plain and not self._waiters.count:
+            entry.state = IDLE
+            self._idle.append(entry)
+            return
         await self._release_entry(entry)
 
     def get_connection(self, timeout: float | None = None) -> Lease[C]:

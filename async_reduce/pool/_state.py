@@ -134,9 +134,10 @@ class PoolState(Generic[C]):
         # in use == _size - _creating - len(_idle).
         self._size = 0
         self._creating = 0
-        # True while the plainest fast paths apply: no timed features, pool
-        # open, not above max_size.  Recomputed when any of these change.
-        self._plain = not self._clocked
+        # True while the plainest fast paths apply: no timed features, no
+        # hooks, pool open, not above max_size.  Recomputed when any of these
+        # change.
+        self._plain = not self._clocked and self._hooks is None
         # Callers woken to start over (RETRY) that have not queued again, plus
         # callers inside the outage attempt: waiting, though not in line.
         self._joining = 0
@@ -217,7 +218,10 @@ class PoolState(Generic[C]):
 
     def _refresh_plain(self) -> None:
         self._plain = (
-            not self._clocked and not self._closed and self._size <= self._max_size
+            not self._clocked
+            and self._hooks is None
+            and not self._closed
+            and self._size <= self._max_size
         )
 
     def _poke(self, at: float) -> None:
