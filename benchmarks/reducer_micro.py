@@ -114,17 +114,21 @@ def _run(cmd: list[str]) -> str:
 
 
 def _commit() -> str:
-    """Short commit of the checkout, marked when async_reduce/ has local edits."""
+    """Short commit of the checkout, naming any locally edited async_reduce files."""
 
     def git(*args: str) -> str:
         done = subprocess.run(
             ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
         )
-        return done.stdout.strip()
+        return done.stdout
 
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "async_reduce")
-    return f"{head} + local changes" if dirty else head
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = git("status", "--porcelain", "--", "async_reduce").splitlines()
+    if not dirty:
+        return head
+    paths = sorted({line[3:].removeprefix("async_reduce/") for line in dirty})
+    shown = ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
+    return f"{head} + local changes to {shown}"
 
 
 def _worker_json(python: str, *args: str) -> Any:
