@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -203,44 +204,61 @@ class Acquirer(Maintenance[C]):
     async def _check(
         self, entry: Entry[C], deadline: float | None, started: float
     ) -> bool:
-        """Run ``check_connection`` on a lent entry; retire it unless it passes."""
+        """Run ``check_connection`` on a lent entry; retire it unless it passes.
+
+        A check that raises counts as failed.  One interrupted by the caller's
+        cancellation or by the acquire deadline (then ``PoolTimeout``) leaves
+        the connection in an unknown state: it is closed.
+        """
         check = self._strategy.check
-        loop = self._loop
         assert check is not None
-        assert loop is not None
         try:
             if deadline is None:
-                ok = await check(entry.conn)
+                ok: bool | None = await check(entry.conn)
             else:
-                task = loop.create_task(check(entry.conn))
-                try:
-                    done, _ = await asyncio.wait(
-                        (task,), timeout=deadline - monotonic()
-                    )
-                except BaseException:
-                    self._abandon_task(task)
-                    self._retire(entry, "broken", after=task)
-                    raise
-                if not done:
-                    self._abandon_task(task)
-                    self._retire(entry, "broken", after=task)
-                    raise self._timeout_error(started)
-                ok = task.result()
+                ok = await self._check_until(entry, check(entry.conn), deadline)
         except Exception as exc:
-            if entry.state != LENT:  # our own PoolTimeout
-                raise
             logger.debug("check_connection(%r) raised %r", entry.conn, exc)
             ok = False
         except BaseException:
-            if entry.state == LENT:  # cancelled mid-check: state unknown
+            if entry.state == LENT:
                 self._retire(entry, "broken")
             raise
+        if ok is None:
+            raise self._timeout_error(started)
+        if entry.state != LENT:  # reclaimed (borrow_timeout) during the check
+            return False
         if ok:
             entry.last_used = monotonic()
             return True
-        if entry.state == LENT:
-            self._retire(entry, "broken")
+        self._retire(entry, "broken")
         return False
+
+    async def _check_until(
+        self, entry: Entry[C], check: Coroutine[Any, Any, bool], deadline: float
+    ) -> bool | None:
+        """``await check`` until ``deadline``; ``None`` if it did not finish.
+
+        The check runs in a task of its own so that it can be abandoned at
+        the deadline or on cancellation; the connection is then retired, and
+        closed once the abandoned check has ended.
+        """
+        assert self._loop is not None
+        task = self._loop.create_task(check)
+        try:
+            done, _ = await asyncio.wait((task,), timeout=deadline - monotonic())
+        except BaseException:
+            self._abandon_check(entry, task)
+            raise
+        if not done:
+            self._abandon_check(entry, task)
+            return None
+        return task.result()
+
+    def _abandon_check(self, entry: Entry[C], task: asyncio.Task[bool]) -> None:
+        self._abandon_task(task)
+        if entry.state == LENT:
+            self._retire(entry, "broken", after=task)
 
     async def _join_attempt(self, deadline: float | None, started: float) -> None:
         """Share the pool's throttled connection attempt (during an outage)."""

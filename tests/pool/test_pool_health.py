@@ -15,7 +15,7 @@ from pool_helpers import (
 )
 
 from async_reduce._events import ConnectionClosed
-from async_reduce.pool import ConnectionPool
+from async_reduce.pool import ConnectionPool, PoolTimeout
 
 
 async def test_closed_connection_is_never_handed_out(
@@ -137,6 +137,49 @@ async def test_raising_check_counts_as_failed() -> None:
         assert conn.number == 2
     await strategy.connection_closed.wait()
     assert strategy.created[0].closed
+    await pool.close()
+
+
+async def test_check_past_the_deadline_times_out() -> None:
+    """A check still running at the acquire deadline: PoolTimeout, closed."""
+    strategy = CheckingStrategy()
+    pool = ConnectionPool(strategy, 1, check_after=0)
+    async with pool.get_connection():
+        pass
+    strategy.check_gate = asyncio.Event()  # the check hangs
+    with pytest.raises(PoolTimeout):
+        await pool.acquire(timeout=0.02)
+    await strategy.connection_closed.wait()
+    assert strategy.created[0].closed
+    assert pool.statistics().size == 0
+    strategy.check_gate.set()
+    async with pool.get_connection() as conn:
+        assert conn.number == 2
+    await pool.close()
+
+
+async def test_connection_reclaimed_during_its_check_is_not_lent() -> None:
+    """If borrow_timeout reclaims a connection mid-check, another is used."""
+    strategy = CheckingStrategy()
+    pool = ConnectionPool(strategy, 2, check_after=0, borrow_timeout=0.03)
+    first = await pool.acquire()
+    second = await pool.acquire()
+    await pool.release(first)
+    strategy.check_gate = asyncio.Event()  # checking ``first`` hangs
+    task = asyncio.create_task(pool.acquire())
+    await strategy.entered_check.wait()
+    # ``second`` is held on: its reclaim wakes the maintenance, which then
+    # also reclaims ``first`` from its hung check.
+    while not first.closed:
+        strategy.connection_closed.clear()
+        await asyncio.wait_for(strategy.connection_closed.wait(), 5)
+    strategy.check_gate.set()
+    conn = await asyncio.wait_for(task, 5)
+    assert conn.number == 3
+    assert not conn.closed
+    assert pool.statistics().reclaimed == 2
+    await pool.release(conn)
+    await pool.release(second)  # late: a no-op
     await pool.close()
 
 
