@@ -7,8 +7,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from ._keys import display_ident, make_binder
-from ._location import function_location
+from ._keys import make_binder
 from ._reducer import AsyncReducer, async_reduce
 from ._validate import UNSET, Unset, check_bool, check_timeout
 
@@ -150,7 +149,6 @@ def _decorate(
         def key(*args: Any, **kwargs: Any) -> Any:
             return (fn, user_key(*args, **kwargs))
 
-    location = function_location(fn)
     explicit = key_fn is not None
 
     @functools.wraps(fn)
@@ -160,10 +158,9 @@ def _decorate(
         if reducer._hooks is None:
             result: R = await reducer._call_factory(fn, args, kwargs, call_key, wait)
             return result
-        shown = call_key[1] if explicit else display_ident(location, call_key)
-        return await reducer._call_with_hooks(
-            fn(*args, **kwargs), call_key, shown, wait
-        )
+        # With hooks: the hooks get a coroutine for every call, as in 1.x.
+        shown = call_key[1] if explicit else None
+        return await reducer._reduced_call(fn(*args, **kwargs), call_key, shown, wait)
 
     wrapper: Any = reduced
     wrapper.key = key

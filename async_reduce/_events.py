@@ -8,9 +8,9 @@ differences (durations), never wall-clock timestamps.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 __all__ = [
     "AcquireTimedOut",
@@ -153,6 +153,30 @@ class ConnectionReclaimed:
     pool: object
     held: float
     acquired_at: str
+
+
+def _fast_constructor(cls: type[Any]) -> Callable[..., Any]:
+    """A positional constructor for a frozen, slotted event class.
+
+    A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for
+    every field; the reducer builds an event per execution on its hot path,
+    so it fills the slots directly instead (about three times cheaper).  The
+    result is an ordinary, equal instance.
+    """
+    names = [field.name for field in fields(cls)]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def make({', '.join(names)}):", "    obj = _new(_cls)"]
+    for name in names:
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        lines.append(f"    _set_{name}(obj, {name})")
+    lines.append("    return obj")
+    exec("\n".join(lines), namespace)
+    maker: Callable[..., Any] = namespace["make"]
+    return maker
+
+
+new_execution_finished = _fast_constructor(ExecutionFinished)
+"""Positional ``ExecutionFinished(...)``, in field order."""
 
 
 PoolEvent = (

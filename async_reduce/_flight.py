@@ -42,9 +42,9 @@ import asyncio
 import sys
 import time
 from collections.abc import Coroutine, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._events import CallerLeft, ExecutionAbandoned, ExecutionFinished
+from ._events import CallerLeft, ExecutionAbandoned, new_execution_finished
 from ._hookerrors import report_hook_error
 
 if TYPE_CHECKING:
@@ -93,22 +93,17 @@ def expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(new_timeout_error())
 
 
-class HookInfo:
-    """What the hooks need to know about a flight (only built with hooks)."""
+class HookInfo(NamedTuple):
+    """What the hooks need to know about a flight (only built with hooks).
 
-    __slots__ = ("coro", "ident", "location", "started")
+    Build it with ``tuple.__new__(HookInfo, (...))``: the named-tuple
+    ``__new__`` is a Python frame, this is one C call.
+    """
 
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        ident: Hashable,
-        location: str,
-        started: float,
-    ) -> None:
-        self.coro = coro
-        self.ident = ident
-        self.location = location
-        self.started = started
+    coro: Coroutine[Any, Any, Any]
+    ident: Hashable
+    location: str
+    started: float
 
 
 def release(flights: dict[Hashable, Flight[Any]], key: Hashable, flight: Any) -> None:
@@ -261,14 +256,14 @@ def _tell_finished(
     outcome: Any,
     exc: BaseException | None,
 ) -> None:
-    event = ExecutionFinished(
-        key=key,
-        ident=info.ident,
-        location=info.location,
-        outcome=outcome,
-        duration=time.perf_counter() - info.started,
-        callers=len(flight) - FUTURES,
-        exception=exc,
+    event = new_execution_finished(
+        key,
+        info.ident,
+        info.location,
+        outcome,
+        time.perf_counter() - info.started,
+        len(flight) - FUTURES,
+        exc,
     )
     try:
         hooks.on_execution_finished(event)

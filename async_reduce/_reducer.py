@@ -118,19 +118,19 @@ class ReducedCall(Coroutine[Any, Any, T]):
         self._state = _RUNNING
         reducer = self._reducer
         coro = self._coro
-        if reducer._hooks is not None:
-            return (
-                yield from reducer._call_with_hooks(
-                    coro, self._key, self._ident, self._timeout
-                ).__await__()
-            )
+        key = self._key
         loop = _get_running_loop()
         cache = reducer._cache
         flights = cache[1] if cache[0]() is loop else reducer._flights_for(loop)
-        key = self._key
         future = loop.create_future()
         flight = flights.get(key)
-        if flight is None:
+        hooks = reducer._hooks
+        since = 0.0
+        if hooks is not None:
+            since, flight = _enter_with_hooks(
+                reducer, loop, flights, key, flight, future, coro, self._ident
+            )
+        elif flight is None:
             flights[key] = flight = [1, None, None, future]
             try:
                 flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
@@ -147,13 +147,13 @@ class ReducedCall(Coroutine[Any, Any, T]):
             try:
                 return (yield from future)  # type: ignore[no-any-return]
             except BaseException:
-                leave(reducer, flights, key, flight, future)
+                leave(reducer, flights, key, flight, future, since)
                 raise
         timer = loop.call_later(timeout, expire, future)
         try:
             return (yield from future)  # type: ignore[no-any-return]
         except BaseException:
-            leave(reducer, flights, key, flight, future)
+            leave(reducer, flights, key, flight, future, since)
             raise
         finally:
             timer.cancel()
@@ -187,7 +187,61 @@ class ReducedCall(Coroutine[Any, Any, T]):
             self._gen.close()
 
 
+def _enter_with_hooks(
+    reducer: AsyncReducer,
+    loop: asyncio.AbstractEventLoop,
+    flights: dict[Hashable, Flight[Any]],
+    key: Hashable,
+    flight: Flight[Any] | None,
+    future: asyncio.Future[Any],
+    coro: Coroutine[Any, Any, Any],
+    ident: Hashable | None,
+) -> tuple[float, Flight[Any]]:
+    """Start or join ``key``'s flight, telling the hooks (reducer with hooks).
+
+    Returns when the caller started waiting and the flight it waits on.
+    """
+    hooks = reducer._hooks
+    location = coroutine_location(coro)
+    if ident is not None:
+        shown: Hashable = ident
+    elif flight is not None:
+        shown = flight[INFO].ident
+    else:
+        shown = display_ident(location, key)
+    since = time.perf_counter()
+    try:
+        hooks.on_apply_for(coro, shown)
+    except Exception as exc:
+        report_hook_error(hooks, "on_apply_for", exc)
+    if flight is None:
+        info = _new_tuple(HookInfo, (coro, shown, location, since))
+        flights[key] = flight = [1, None, info, future]
+        try:
+            hooks.on_executing_for(coro, shown)
+        except Exception as exc:
+            report_hook_error(hooks, "on_executing_for", exc)
+        try:
+            flight[TASK] = loop.create_task(
+                execute_with_hooks(reducer, flights, key, flight, coro)
+            )
+        except BaseException:
+            release(flights, key, flight)
+            coro.close()
+            raise
+    else:
+        flight[WAITING] += 1
+        flight.append(future)
+        try:
+            hooks.on_reducing_for(coro, shown)
+        except Exception as exc:
+            report_hook_error(hooks, "on_reducing_for", exc)
+        coro.close()
+    return since, flight
+
+
 _new_call = object.__new__
+_new_tuple = tuple.__new__
 
 
 class AsyncReducer:
@@ -389,6 +443,15 @@ class AsyncReducer:
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
             key = ident
+        return self._reduced_call(coro, key, ident, timeout)
+
+    def _reduced_call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        key: Hashable,
+        ident: Hashable | None,
+        timeout: float | None,
+    ) -> ReducedCall[T]:
         call: ReducedCall[T] = _new_call(ReducedCall)
         call._reducer = self
         call._coro = coro
@@ -469,64 +532,6 @@ class AsyncReducer:
             raise
         finally:
             timer.cancel()
-
-    async def _call_with_hooks(
-        self,
-        coro: Coroutine[Any, Any, T],
-        key: Hashable,
-        ident: Hashable | None,
-        timeout: float | None,
-    ) -> T:
-        hooks = self._hooks
-        loop = _get_running_loop()
-        cache = self._cache
-        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
-        location = coroutine_location(coro)
-        flight = flights.get(key)
-        if ident is not None:
-            shown: Hashable = ident
-        elif flight is not None:
-            shown = flight[INFO].ident
-        else:
-            shown = display_ident(location, key)
-        since = time.perf_counter()
-        try:
-            hooks.on_apply_for(coro, shown)
-        except Exception as exc:
-            report_hook_error(hooks, "on_apply_for", exc)
-        future = loop.create_future()
-        if flight is None:
-            info = HookInfo(coro, shown, location, since)
-            flights[key] = flight = [1, None, info, future]
-            try:
-                hooks.on_executing_for(coro, shown)
-            except Exception as exc:
-                report_hook_error(hooks, "on_executing_for", exc)
-            try:
-                flight[TASK] = loop.create_task(
-                    execute_with_hooks(self, flights, key, flight, coro)
-                )
-            except BaseException:
-                release(flights, key, flight)
-                coro.close()
-                raise
-        else:
-            flight[WAITING] += 1
-            flight.append(future)
-            try:
-                hooks.on_reducing_for(coro, shown)
-            except Exception as exc:
-                report_hook_error(hooks, "on_reducing_for", exc)
-            coro.close()
-        timer = None if timeout is None else loop.call_later(timeout, expire, future)
-        try:
-            return await future  # type: ignore[no-any-return]
-        except BaseException:
-            leave(self, flights, key, flight, future, since)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     # -- introspection -------------------------------------------------------
 
