@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from .._events import ConnectionReclaimed
 from ._entry import LENT, Entry
-from ._state import PoolState, logger, resolve
+from ._lifecycle import Lifecycle
+from ._state import logger, resolve
 
 __all__ = ["Maintenance"]
 
@@ -26,7 +27,7 @@ _MAX_REMEMBERED_RECLAIMS = 1024
 monotonic = time.monotonic
 
 
-class Maintenance(PoolState[C]):
+class Maintenance(Lifecycle[C]):
     """The maintenance task's side of the pool."""
 
     _replenisher: asyncio.Task[None] | None = None

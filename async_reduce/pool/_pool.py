@@ -42,9 +42,11 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       task that releases and re-acquires queues behind those already waiting.
     * **Size.** ``size`` (open plus opening connections) never exceeds
       ``max_size``, or ``burst_limit`` when given: then extra connections open
-      under load and close when returned with nobody waiting.  Connections
-      are opened in the background for waiters; a waiter takes whichever
-      connection comes first, returned or new.
+      under load and close when returned with nobody waiting.  (After
+      :meth:`resize` shrinks the pool, connections lent out above the new
+      limit close when returned.)  Connections are opened in pool tasks for
+      waiters; a waiter takes whichever connection comes first, returned or
+      new, and one opened for a caller that gave up is kept.
     * **Health.** A connection for which ``connection_is_closed`` is true is
       closed and never handed out.  ``check_connection`` runs at checkout
       only after the connection sat idle longer than ``check_after``.
@@ -52,11 +54,20 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       ``idle_timeout`` retire connections; ``min_size`` are kept open.
       Background work runs in one task per pool, started on first use and
       stopped by :meth:`close`.
-    * **Outages.** After ``create_connection`` fails, at most one attempt at a
-      time is in flight, run through the pool's reducer so that every caller
-      needing a new connection shares its outcome (they all get the error),
-      with capped exponential backoff (``reconnect_backoff``) between
-      attempts.  The first success ends the outage.
+    * **Outages.** A failing ``create_connection`` raises its error in the
+      caller first in line and frees the slot.  From then on at most one
+      attempt at a time is in flight, run through the pool's reducer under a
+      fixed key, so that every caller needing a new connection shares its
+      outcome (they all get the error), with capped exponential backoff
+      (``reconnect_backoff``, jittered) between attempts.  Callers queued
+      behind a full pool keep waiting for returned connections.  The first
+      success ends the outage; :meth:`statistics` shows ``outage``.
+    * **Coalesced calls.** :meth:`run` runs concurrent identical calls once,
+      on one connection, through the same reducer.
+    * **Events.** Opening, failing, lending (with the wait), timing out,
+      reclaiming and closing (with the reason) are reported to
+      ``on_pool_event`` of the reducer's hooks, as the frozen event objects
+      of :mod:`async_reduce.hooks`; a failing hook never affects the pool.
     * **Cancellation.** Cancelling a caller at any point inside
       :meth:`acquire`, :meth:`get_connection` or :meth:`run`, including just
       after a connection was handed to it, never loses a connection or a
@@ -194,7 +205,13 @@ class ConnectionPool(Acquirer[C], Generic[C]):
 
         Entering acquires as :meth:`acquire` does (same errors, same
         cancellation guarantee); leaving releases as :meth:`release` does,
-        whether the block raised or not.
+        whether the block raised or not.  A connection whose protocol state
+        an interrupted operation may have left broken should be reported by
+        the strategy's ``connection_is_closed``.
+
+        Args:
+            timeout: seconds to wait; ``None`` uses the pool's
+                ``acquire_timeout``.
         """
         if timeout is not None:
             timeout = check_timeout(timeout)
@@ -211,9 +228,15 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         Concurrent calls with the same ``fn`` and arguments (compared by
         equality and type), or with the same ``ident``, run once through the
         pool's reducer, on one connection, and all get its result or its
-        exception.  Calls on different pools never coalesce.  A caller that
-        is cancelled leaves the others unaffected; when the last one leaves,
-        the shared call is cancelled and its connection returned.
+        exception.  Calls on different pools never coalesce.  The shared call
+        acquires with the pool's ``acquire_timeout``.  A caller that is
+        cancelled leaves the others unaffected; when the last one leaves, the
+        shared call is cancelled and its connection returned.
+
+        Args:
+            fn: a coroutine function taking the connection first.
+            *args: further arguments of ``fn``, hashable.
+            ident: the key to coalesce on, instead of ``fn`` and ``args``.
 
         Raises:
             TypeError: ``fn`` is not callable, or an argument is unhashable
