@@ -2,7 +2,8 @@
 
 ``python -m benchmarks`` runs, in order, every benchmark module of this
 package (``reducer_micro`` and ``pool_bench`` first, then any other public
-module, each as a subprocess with ``--json``), then the end-to-end benchmark
+module, each as a subprocess with ``--json``, and ``--readme`` in a full run
+when the module offers it), then the end-to-end benchmark
 (``benchmarks.e2e``), then ``benchmarks.render``.  A full run writes
 ``benchmarks/results/*.json``, ``benchmarks/plots/*.png``, the e2e section of
 ``benchmarks/README.md`` and the Performance table of ``README.md``; it fits
@@ -51,6 +52,21 @@ def benchmark_modules() -> list[str]:
     return [m for m in FIRST if m in found] + sorted(found - set(FIRST))
 
 
+async def supports_readme(name: str) -> bool:
+    """Whether the module can rewrite its own section of benchmarks/README.md."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"benchmarks.{name}",
+        "--help",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode == 0 and b"--readme" in out
+
+
 async def run_module(
     name: str, json_path: Path, quick: bool, log: Path, bar: tqdm
 ) -> bool:
@@ -58,6 +74,8 @@ async def run_module(
     argv = [sys.executable, "-m", f"benchmarks.{name}", "--json", str(json_path)]
     if quick:
         argv.append("--quick")
+    elif await supports_readme(name):
+        argv.append("--readme")
     started = time.monotonic()
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(

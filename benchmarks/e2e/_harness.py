@@ -107,7 +107,7 @@ QUICK = Config(
 )
 TINY = Config(
     concurrency=(4, 16),
-    variants=("none", "auto", "decorator", "stats"),
+    variants=("none", "auto", "decorator", "stats", "pool"),
     rounds=1,
     requests=60,
     time_limit=5.0,
