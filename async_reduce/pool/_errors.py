@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 __all__ = ["PoolClosed", "PoolError", "PoolTimeout"]
 
 
@@ -15,10 +18,17 @@ class PoolError(Exception):
     """
 
 
-class PoolTimeout(PoolError, TimeoutError):
+if sys.version_info >= (3, 11):
+    _TimeoutBase: tuple[type[Exception], ...] = (TimeoutError,)
+else:  # pragma: no cover - Python 3.10, where asyncio's TimeoutError is separate
+    _TimeoutBase = (asyncio.TimeoutError, TimeoutError)
+
+
+class PoolTimeout(PoolError, *_TimeoutBase):  # type: ignore[misc]
     """No connection became available within the acquire timeout.
 
-    A :class:`TimeoutError`, so ``except TimeoutError`` catches it.  The message
+    A :class:`TimeoutError` (on Python 3.10 also an
+    :class:`asyncio.TimeoutError`), so ``except TimeoutError`` catches it.  The message
     and the attributes describe the pool at the moment the caller gave up.
     During a backend outage ``__cause__`` is the last error raised by the
     strategy's ``create_connection``.

@@ -317,3 +317,19 @@ async def test_many_concurrent_borrowers(
     assert pool.statistics().acquired == 200
     await pool.close()
     await settle()
+
+
+async def test_statistics_hooks_count_pool_events() -> None:
+    """StatisticsOverallHooks on the pool's reducer reports the pool's events."""
+    from async_reduce.hooks import StatisticsOverallHooks
+
+    hooks = StatisticsOverallHooks()
+    pool = ConnectionPool(MemoryStrategy(), 1, burst_limit=2, hooks=hooks)
+    a = await pool.acquire()
+    b = await pool.acquire()
+    await pool.release(b)  # above max_size with nobody waiting: closed
+    await pool.release(a)
+    await pool.close()
+    figures = hooks.snapshot().pool
+    assert (figures.acquired, figures.created, figures.closed) == (2, 2, 2)
+    assert dict(figures.closed_by_reason) == {"burst": 1, "pool_closed": 1}
