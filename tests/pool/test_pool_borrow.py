@@ -77,11 +77,11 @@ async def test_late_release_is_a_no_op(strategy: MemoryStrategy) -> None:
 
 async def test_returned_in_time_is_not_reclaimed(strategy: MemoryStrategy) -> None:
     """A connection given back before borrow_timeout stays in the pool."""
-    pool = ConnectionPool(strategy, 1, borrow_timeout=0.05)
+    pool = ConnectionPool(strategy, 1, borrow_timeout=0.3)
     for _ in range(3):
         async with pool.get_connection():
             pass
-    await asyncio.sleep(0.08)  # past the timeout, with nothing lent
+    await asyncio.sleep(0.35)  # past the timeout, with nothing lent
     assert pool.statistics().reclaimed == 0
     assert strategy.closed == []
     await pool.close()

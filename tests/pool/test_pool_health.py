@@ -74,12 +74,12 @@ async def test_broken_connection_returned_to_a_waiter_is_replaced(
 async def test_check_runs_only_after_check_after_idle() -> None:
     """check_connection runs on checkout only after check_after seconds idle."""
     strategy = CheckingStrategy()
-    pool = ConnectionPool(strategy, 1, check_after=0.05)
+    pool = ConnectionPool(strategy, 1, check_after=0.3)
     for _ in range(5):
         async with pool.get_connection():
             pass
     assert strategy.checks == 0  # recently used: no check
-    await asyncio.sleep(0.06)  # the rule under test is about elapsed time
+    await asyncio.sleep(0.35)  # the rule under test is about elapsed time
     async with pool.get_connection():
         pass
     assert strategy.checks == 1
@@ -227,7 +227,7 @@ async def test_expired_connection_is_retired_on_release(
 async def test_idle_timeout_shrinks_to_min_size(strategy: MemoryStrategy) -> None:
     """Idle connections above min_size close after idle_timeout."""
     hooks = RecordingHooks()
-    pool = ConnectionPool(strategy, 4, min_size=1, idle_timeout=0.03, hooks=hooks)
+    pool = ConnectionPool(strategy, 4, min_size=1, idle_timeout=0.2, hooks=hooks)
     conns = [await pool.acquire() for _ in range(4)]
     for conn in conns:
         await pool.release(conn)
