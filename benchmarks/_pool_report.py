@@ -117,16 +117,16 @@ def markdown_section(doc: dict[str, Any]) -> str:
             "- *contended*: 100 tasks on 10 connections, each holding its",
             "  connection across one `await asyncio.sleep(0)`;",
             "- *fairness*: 10 tasks looping acquire / `sleep(0)` / release on a",
-            "  pool of one connection until "
-            f"{params['fairness']:,} acquisitions; max/min acquisitions per task.",
+            f"  pool of one connection until {params['fairness']:,} acquisitions;",
+            "  max/min acquisitions per task.",
             "",
-            "Every figure is the median of "
-            f"{params['repeats']} repeats (fairness: of "
-            f"{max(3, params['repeats'] // 3)}), the peers alternating from one repeat",
-            "to the next. ACP and the floor let a releasing task take the",
-            "connection back at once, ahead of the tasks already waiting: that",
-            "makes them fast under contention and unfair; this pool hands the",
-            "connection to the first waiter.",
+            f"Every figure is the median of {params['repeats']} repeats (fairness:",
+            f"of {max(3, params['repeats'] // 3)}), the peers alternating from one "
+            "repeat to the next.",
+            "ACP and the floor let a releasing task take the connection back at",
+            "once, ahead of the tasks already waiting: that makes them fast under",
+            "contention and unfair; this pool hands the connection to the first",
+            "waiter, and still matches the floor.",
             "",
             "Reproduce (writes this section too):",
             "",
@@ -148,11 +148,9 @@ def markdown_section(doc: dict[str, Any]) -> str:
             *table,
             "",
             "Fairness extremes over all runs (acquisitions of the luckiest and the",
-            "unluckiest task): "
-            + "; ".join(
-                f"{NAMES[p]}: {s['max']:,} / {s['min']:,}" for p, s in spread.items()
-            )
-            + ".",
+            "unluckiest task):",
+            "",
+            *(f"- {NAMES[p]}: {s['max']:,} / {s['min']:,}" for p, s in spread.items()),
             END,
         ]
     )

@@ -144,7 +144,14 @@ def _git_head() -> str:
         return done.stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "async_reduce/pool", "benchmarks")
+    dirty = git(
+        "status",
+        "--porcelain",
+        "--",
+        "async_reduce/pool",
+        "benchmarks/pool_bench.py",
+        "benchmarks/_pool_workloads.py",
+    )
     return head + (" + local changes" if dirty else "")
 
 

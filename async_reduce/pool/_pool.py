@@ -169,7 +169,12 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             timeout = check_timeout(timeout)
         entry = self._take_plain()
         if entry is None:
-            entry = await self._acquire(timeout, None)
+            if self._plain and self._waiters.count:  # to the back of the line
+                entry = await self._acquire_slow(
+                    self._acquire_timeout if timeout is None else timeout, None
+                )
+            else:
+                entry = await self._acquire(timeout, None)
         return entry.conn
 
     async def release(self, conn: C) -> None:
@@ -194,10 +199,17 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 f"release(): {conn!r} is not lent out by this pool "
                 "(already released, or from another pool)"
             )
-        if self._plain and not self._waiters.count:
-            entry.state = IDLE
-            self._idle.append(entry)
-            return
+        if self._plain:
+            waiters = self._waiters
+            if not waiters.count:
+                entry.state = IDLE
+                self._idle.append(entry)
+                return
+            if not self._is_broken(entry.conn):
+                waiter = waiters.pop()
+                if waiter is not None:
+                    waiter.set_result(entry)  # straight to the first in line
+                    return
         await self._release_entry(entry)
 
     def get_connection(self, timeout: float | None = None) -> Lease[C]:
