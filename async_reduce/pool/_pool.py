@@ -287,7 +287,8 @@ class ConnectionPool(Acquirer[C], Generic[C]):
 
         Optional: a pool starts by itself on first use.  Raises the first
         error from ``create_connection`` if warming up failed (the pool stays
-        usable and keeps trying in the background).
+        usable and keeps trying in the background).  If the caller is
+        cancelled, the connections being opened are still opened and kept.
         """
         if self._closed:
             raise self._closed_error()
@@ -315,7 +316,8 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         Waiters get :class:`PoolClosed`, idle connections are closed now,
         connections being opened are cancelled, and lent ones are closed when
         they are returned.  Returns when the pool's own closing work is done;
-        idempotent.  Later acquires raise ``PoolClosed``.
+        if the caller is cancelled meanwhile, that work still completes.
+        Idempotent.  Later acquires raise ``PoolClosed``.
         """
         loop = self._loop
         if loop is not None and loop.is_closed():
@@ -340,7 +342,8 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         Growing serves waiters at once.  Shrinking closes idle connections
         above the new limits now and lent ones when returned.  To stop
         bursting, pass ``burst_limit=max_size``.  This awaits the closing of
-        idle connections it retired.
+        idle connections it retired (which completes even if the caller is
+        cancelled); the new limits apply at once.
 
         Raises:
             ValueError: as for the constructor, naming the argument.
