@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .._events import ConnectionClosed, ConnectionCreated, ConnectionCreateFailed
 from ._entry import IDLE, LENT, RETIRED, Entry
-from ._state import PoolState, logger, resolve
+from ._state import SWEEP_INTERVAL, PoolState, logger, resolve
 from ._waiters import RETRY
 
 __all__ = ["Lifecycle"]
@@ -239,6 +239,7 @@ class Lifecycle(PoolState[C]):
             return
         self._place(entry, now)
         self._kick()
+        self._poke(now + SWEEP_INTERVAL)  # one more connection to look after
 
     def _create_failed(self, exc: Exception, started: float, *, deliver: bool) -> None:
         now = monotonic()

@@ -2,8 +2,10 @@
 
 One task per pool, started on first use when any of these features is on,
 held by the pool and cancelled by ``close()``.  It sleeps until the earliest
-deadline it knows of; the pool wakes it early (``_poke``) when something
-happens that may need attention sooner.
+deadline it knows of, and at most about a second while the pool holds
+connections (to drop those ``connection_is_closed`` reports, so ``min_size`` stays
+usable); the pool wakes it early (``_poke``) when something happens that may
+need attention sooner.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 from .._events import ConnectionReclaimed
 from ._entry import LENT, Entry
 from ._lifecycle import Lifecycle
-from ._state import logger, resolve
+from ._state import SWEEP_INTERVAL, logger, resolve
 
 __all__ = ["Maintenance"]
 
@@ -87,6 +89,8 @@ class Maintenance(Lifecycle[C]):
         for entry in list(self._idle):  # oldest first
             if now >= entry.expires_at:
                 reason = "lifetime"
+            elif self._is_broken(entry.conn):
+                reason = "broken"
             elif (
                 idle_timeout is not None
                 and now - entry.last_used >= idle_timeout
@@ -100,6 +104,8 @@ class Maintenance(Lifecycle[C]):
                 continue
             self._idle.remove(entry)
             self._retire(entry, reason)
+        if self._size:
+            next_at = min(next_at, now + SWEEP_INTERVAL)
         deficit = self._min_size - self._size
         if deficit > 0 and not self._closed:
             if not self._backoff.active:

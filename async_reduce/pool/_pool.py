@@ -51,9 +51,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       closed and never handed out.  ``check_connection`` runs at checkout
       only after the connection sat idle longer than ``check_after``.
       ``max_lifetime`` (shortened by a random 0-5% per connection) and
-      ``idle_timeout`` retire connections; ``min_size`` are kept open.
-      Background work runs in one task per pool, started on first use and
-      stopped by :meth:`close`.
+      ``idle_timeout`` retire connections; ``min_size`` are kept open, and
+      idle ones reported closed are replaced within about a second.
+      Background work runs in one task per pool (only when one of these
+      features is on), started on first use and stopped by :meth:`close`.
     * **Outages.** A failing ``create_connection`` raises its error in the
       caller first in line and frees the slot.  From then on at most one
       attempt at a time is in flight, run through the pool's reducer under a

@@ -27,13 +27,17 @@ from ._errors import PoolClosed, PoolTimeout
 from ._strategy import StrategyCalls
 from ._waiters import WaitQueue
 
-__all__ = ["PoolState", "logger", "resolve"]
+__all__ = ["SWEEP_INTERVAL", "PoolState", "logger", "resolve"]
 
 logger = logging.getLogger("async_reduce.pool")
 
 C = TypeVar("C")
 
 _INF = math.inf
+# While the pool holds connections, its maintenance task (if any) looks at the
+# idle ones at least this often (seconds), so that one closed by the server is
+# replaced before anyone asks for it.
+SWEEP_INTERVAL = 1.0
 monotonic = time.monotonic
 
 

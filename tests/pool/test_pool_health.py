@@ -241,6 +241,19 @@ async def test_idle_timeout_shrinks_to_min_size(strategy: MemoryStrategy) -> Non
     await pool.close()
 
 
+async def test_maintenance_replaces_broken_idle_connections(
+    strategy: MemoryStrategy,
+) -> None:
+    """An idle connection found closed by maintenance is replaced (min_size)."""
+    async with ConnectionPool(strategy, 2, min_size=1) as pool:
+        first = strategy.created[0]
+        first.broken = True  # e.g. the server closed it while idle
+        await strategy.connection_closed.wait()
+        await eventually(lambda: len(strategy.created) == 2, rounds=1000)
+        await eventually(lambda: pool.statistics().idle == 1)
+        assert not strategy.created[1].closed
+
+
 async def test_one_maintenance_task_started_lazily_and_stopped_by_close() -> None:
     """The maintenance task starts on first use, once, and ends with close()."""
     pool = ConnectionPool(MemoryStrategy(), 2, idle_timeout=60)
