@@ -33,10 +33,10 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-# The suite once normally, then the reducer's own tests again under asyncio
-# debug mode (slow-callback and never-retrieved checks on).
+# The suite once normally, then the reducer's and the pool's tests again
+# under asyncio debug mode (slow-callback and never-retrieved checks on).
 test: lint typecheck unit
-	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks

@@ -13,6 +13,7 @@ from typing_extensions import assert_type
 
 from async_reduce import AsyncReducer, async_reduce, async_reduceable
 from async_reduce.hooks import StatisticsOverallHooks
+from async_reduce.pool import ConnectionPool, ConnectionStrategy, PoolStatistics
 
 
 async def fetch(user_id: int, *, fresh: bool = False) -> dict[str, int]:
@@ -62,6 +63,37 @@ async def usage() -> None:
     assert_type(len(reducer), int)
     assert_type("key" in reducer, bool)
     assert_type(reducer.forget("key"), bool)
+
+
+class Conn:
+    async def get(self, key: str) -> bytes:
+        return key.encode()
+
+
+class Strategy(ConnectionStrategy[Conn]):
+    async def create_connection(self) -> Conn:
+        return Conn()
+
+    def connection_is_closed(self, conn: Conn) -> bool:
+        return False
+
+    async def close_connection(self, conn: Conn) -> None:
+        return None
+
+
+async def get(conn: Conn, key: str) -> bytes:
+    return await conn.get(key)
+
+
+async def pool_usage() -> None:
+    pool = ConnectionPool(Strategy(), max_size=4, acquire_timeout=1.0)
+    async with pool.get_connection() as conn:
+        assert_type(conn, Conn)
+    conn = await pool.acquire(timeout=0.5)
+    assert_type(conn, Conn)
+    await pool.release(conn)
+    assert_type(await pool.run(get, "k"), bytes)
+    assert_type(pool.statistics(), PoolStatistics)
 
 
 async def misuse() -> None:

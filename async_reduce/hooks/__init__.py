@@ -27,7 +27,7 @@ from .statistics import (
     LatencySummary,
     LocationStatistics,
     OverallStatistics,
-    PoolStatistics,
+    PoolEventStatistics,
     StatisticsDetailHooks,
     StatisticsOverallHooks,
 )
@@ -51,7 +51,7 @@ __all__ = [
     "MultipleHooks",
     "OverallStatistics",
     "PoolEvent",
-    "PoolStatistics",
+    "PoolEventStatistics",
     "StatisticsDetailHooks",
     "StatisticsOverallHooks",
 ]

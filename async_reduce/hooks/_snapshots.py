@@ -12,7 +12,7 @@ __all__ = [
     "LatencySummary",
     "LocationStatistics",
     "OverallStatistics",
-    "PoolStatistics",
+    "PoolEventStatistics",
     "summarize",
 ]
 
@@ -55,7 +55,7 @@ def summarize(histogram: LogHistogram) -> LatencySummary:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolStatistics:
+class PoolEventStatistics:
     """Connection pool figures, summed over every pool reporting to the hooks.
 
     Attributes:
@@ -128,7 +128,7 @@ class OverallStatistics:
     fan_in_max: int
     coalescing_ratio: float
     latency: LatencySummary
-    pool: PoolStatistics
+    pool: PoolEventStatistics
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from ._snapshots import (
     LatencySummary,
     LocationStatistics,
     OverallStatistics,
-    PoolStatistics,
+    PoolEventStatistics,
     summarize,
 )
 from .base import BaseHooks
@@ -51,7 +51,7 @@ __all__ = [
     "LatencySummary",
     "LocationStatistics",
     "OverallStatistics",
-    "PoolStatistics",
+    "PoolEventStatistics",
     "StatisticsDetailHooks",
     "StatisticsOverallHooks",
 ]
@@ -92,8 +92,8 @@ class _PoolCounts:
         elif isinstance(event, ConnectionReclaimed):
             self.reclaimed += 1
 
-    def snapshot(self) -> PoolStatistics:
-        return PoolStatistics(
+    def snapshot(self) -> PoolEventStatistics:
+        return PoolEventStatistics(
             acquired=self.acquired,
             acquire_wait=summarize(self.acquire_wait),
             created=self.created,
