@@ -143,9 +143,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "`await asyncio.create_task(work(i))` |",
         "| `lead_ident` | `await reducer(work(i), ident=i)` (int idents: 1.5 "
         "annotates `str` but takes any hashable) | as above |",
-        "| `join_100` | one of 100 `reducer(work(k))` gathered at once on one "
-        "key (one leads, 99 join) | one `create_task(work(k))` awaited by 100 "
-        "gathered coroutines |",
+        "| `join_100` | one of 100 gathered caller coroutines doing "
+        "`await reducer(work(k))` on one key (one leads, 99 join) | one "
+        "`create_task(work(k))` awaited by 100 gathered coroutines |",
         "| `join_100_decorator` | the same through `@async_reduceable()` | as above |",
         "| memory | tracemalloc bytes per key while 10,000 callers with "
         "distinct keys are suspended in the work | 10,000 callers each awaiting "

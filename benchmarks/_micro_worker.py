@@ -105,7 +105,15 @@ async def floor_lead(calls: int) -> float:
 
 
 def join_timer(reducer: Any, *, decorated: bool) -> Timer:
-    """Per key, ``CALLERS_PER_KEY`` callers gathered at once: one leads."""
+    """Per key, ``CALLERS_PER_KEY`` callers gathered at once: one leads.
+
+    Each caller is a coroutine awaiting the reducer, as a request handler
+    does (and as the floor's callers await the shared task).
+    """
+
+    async def caller(k: int) -> int:
+        result: int = await reducer(work(k))
+        return result
 
     async def timer(calls: int) -> float:
         gather = asyncio.gather
@@ -117,7 +125,7 @@ def join_timer(reducer: Any, *, decorated: bool) -> Timer:
             if decorated:
                 await gather(*[work_decorated(k) for _ in group])
             else:
-                await gather(*[reducer(work(k)) for _ in group])
+                await gather(*[caller(k) for _ in group])
         return now() - start
 
     return timer
