@@ -13,8 +13,10 @@ in 10 minutes on a 2-core machine.
 ``e2e-uvloop.json`` beside the default loop's ``e2e.json`` (which alone feeds
 the plots and tables).  ``--quick`` (``make bench-quick``) runs every module
 with ``--quick`` in under 2 minutes and writes to ``benchmarks/.work/quick/``
-instead, so a quick run never replaces committed figures.  A module that fails
-is reported and the others still run; the exit status is then 1.
+instead, so a quick run never replaces committed figures; ``--out DIR``
+sends a full run's files elsewhere, ``--no-readme`` leaves the READMEs
+alone.  A module that fails is reported and the others still run; the exit
+status is then 1.
 """
 
 from __future__ import annotations
@@ -68,13 +70,13 @@ async def supports_readme(name: str) -> bool:
 
 
 async def run_module(
-    name: str, json_path: Path, quick: bool, log: Path, bar: tqdm
+    name: str, json_path: Path, quick: bool, readme: bool, log: Path, bar: tqdm
 ) -> bool:
     """Run one benchmark module as a subprocess; return whether it succeeded."""
     argv = [sys.executable, "-m", f"benchmarks.{name}", "--json", str(json_path)]
     if quick:
         argv.append("--quick")
-    elif await supports_readme(name):
+    elif readme and await supports_readme(name):
         argv.append("--readme")
     started = time.monotonic()
     with log.open("wb") as out:
@@ -104,7 +106,10 @@ async def run_module(
 
 async def main_async(args: argparse.Namespace) -> int:
     """Run everything; return the exit status."""
-    out = HERE / ".work" / "quick" if args.quick else HERE
+    default_out = HERE / ".work" / "quick" if args.quick else HERE
+    out = args.out.resolve() if args.out else default_out
+    # READMEs link the committed plots: only a full run into them may rewrite.
+    readme = not args.quick and not args.no_readme and out == HERE
     results, plots, logs = out / "results", out / "plots", HERE / ".work" / "logs"
     for directory in (results, plots, logs):
         directory.mkdir(parents=True, exist_ok=True)
@@ -122,7 +127,8 @@ async def main_async(args: argparse.Namespace) -> int:
         for name in modules:
             bar.set_description(name)
             log = logs / f"{name}.log"
-            if await run_module(name, results / f"{name}.json", args.quick, log, bar):
+            json_path = results / f"{name}.json"
+            if await run_module(name, json_path, args.quick, readme, log, bar):
                 bar.write(f"{name}: done ({results / (name + '.json')})")
             else:
                 failed.append(name)
@@ -148,7 +154,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 bar.write(f"e2e: done ({path})")
 
         bar.set_description("render")
-        written = render.render(results, plots, update_readmes=not args.quick)
+        written = render.render(results, plots, update_readmes=readme)
         bar.update()
     for path in written:
         print(f"wrote {path}")
@@ -178,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         help="leave out a benchmark (module name, or e2e); repeatable",
     )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write results/ and plots/ under DIR (READMEs are then left alone)",
+    )
+    parser.add_argument(
+        "--no-readme", action="store_true", help="leave every README untouched"
+    )
     args = parser.parse_args(argv)
     return asyncio.run(main_async(args))
 

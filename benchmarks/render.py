@@ -247,6 +247,36 @@ def _grid_table(doc: dict[str, Any], concurrency: int) -> list[str]:
     return lines
 
 
+def _spread_table(doc: dict[str, Any], concurrency: int) -> list[str]:
+    """Median and (min - max) over rounds, to judge the noise of the ratios."""
+    rows = [
+        r
+        for r in doc["results"]["grid"]
+        if r["concurrency"] == concurrency and r.get("rps_range")
+    ]
+    if not rows:
+        return []
+    fields = (
+        ("rps", "req/s", ",.0f"),
+        ("inner_calls_per_request", "inner calls / request", ".3f"),
+        ("cpu_per_1000", "front CPU s / 1k req", ".3f"),
+    )
+    lines = [
+        "| variant | " + " | ".join(title for _, title, _ in fields) + " |",
+        "|---|" + "--:|" * len(fields),
+    ]
+    order = {v: i for i, v in enumerate(LABELS)}
+    for row in sorted(rows, key=lambda r: order[r["variant"]]):
+        cells = []
+        for field, _, fmt in fields:
+            low, high = row[f"{field}_range"]
+            cells.append(
+                f"{format(row[field], fmt)} ({format(low, fmt)} - {format(high, fmt)})"
+            )
+        lines.append(f"| {LABELS[row['variant']]} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _sweep_table(doc: dict[str, Any]) -> list[str]:
     sweep = doc["results"]["zipf_sweep"]
     if not sweep:
@@ -376,9 +406,23 @@ def e2e_section(doc: dict[str, Any]) -> str:
         lines += [f"### {concurrency:,} concurrent clients", ""]
         lines += _grid_table(doc, concurrency)
         lines.append("")
+    top = max(p["concurrency"])
+    spread = _spread_table(doc, top)
+    if spread:
+        lines += [
+            f"### Round-to-round spread at {top:,} concurrent clients",
+            "",
+            f"Median (lowest - highest) over the {p['rounds']} rounds: differences "
+            f"smaller than the spread are noise of this shared machine.",
+            "",
+            *spread,
+            "",
+        ]
     lines += [
         f"### Inner calls per request against the Zipf exponent "
         f"({p['sweep_concurrency']:,} concurrent clients)",
+        "",
+        f"Medians of {p['sweep_rounds']} rounds of {p['sweep_time_limit']:g} s.",
         "",
         *_sweep_table(doc),
         "",

@@ -63,9 +63,9 @@ class Config:
 
     concurrency: tuple[int, ...] = (10, 100, 1000)
     variants: tuple[str, ...] = VARIANTS
-    rounds: int = 3
+    rounds: int = 7
     requests: int = 20_000
-    time_limit: float = 2.0
+    time_limit: float = 1.0
     zipf_s: float = 1.1
     keys: int = 1000
     seed: int = 20_240_601
@@ -74,8 +74,8 @@ class Config:
     sweep_exponents: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)
     sweep_concurrency: int = 1000
     sweep_variants: tuple[str, ...] = ("none", LEGACY, OURS)
-    sweep_rounds: int = 1
-    sweep_time_limit: float = 1.5
+    sweep_rounds: int = 2
+    sweep_time_limit: float = 0.8
     loop: str = "asyncio"
 
     def __post_init__(self) -> None:
@@ -103,6 +103,7 @@ QUICK = Config(
     requests=6_000,
     time_limit=0.7,
     sweep_exponents=(0.8, 1.1, 1.4),
+    sweep_rounds=1,
     sweep_time_limit=0.6,
 )
 TINY = Config(
@@ -117,6 +118,7 @@ TINY = Config(
     sweep_exponents=(1.1,),
     sweep_concurrency=16,
     sweep_variants=("none", "auto"),
+    sweep_rounds=1,
     sweep_time_limit=5.0,
 )
 
@@ -472,7 +474,7 @@ _MEDIANS = (
 def summarise(
     points: list[dict[str, Any]], by: tuple[str, str]
 ) -> list[dict[str, Any]]:
-    """Per group: medians over rounds, totals of counters, max of peak RSS."""
+    """Per group: medians (and ranges) over rounds, totals, max of peak RSS."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for point in points:
         groups.setdefault(tuple(point[k] for k in by), []).append(point)
@@ -483,6 +485,7 @@ def summarise(
         for field in _MEDIANS:
             values = [p[field] for p in group if p.get(field) is not None]
             row[field] = statistics.median(values) if values else None
+            row[f"{field}_range"] = [min(values), max(values)] if values else None
         for field in ("sent", "ok", "failed", "served", "inner_calls"):
             row[field] = sum(p[field] for p in group)
         row["cpu_seconds"] = sum(p["cpu_seconds"] for p in group)
