@@ -500,7 +500,8 @@ class AsyncReducer:
         key: Hashable,
         timeout: float | None,
     ) -> T:
-        """:meth:`_call` creating the coroutine only when it starts the work."""
+        """The decorator's call without hooks: like ``ReducedCall.__await__``,
+        but the coroutine is created only by the call that starts the work."""
         loop = _get_running_loop()
         cache = self._cache
         flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
