@@ -226,3 +226,57 @@ async def test_repr_shows_state(gate: Gate) -> None:
     await call
     await settle()
     assert "in_flight=0" in repr(reducer)
+
+
+async def test_1x_style_hooks_object_without_base_class(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hooks object with only the five 1.x methods works, and nothing is logged."""
+    seen: list[str] = []
+
+    class OldHooks:
+        def on_apply_for(self, coro: Any, ident: Any) -> None:
+            seen.append("apply")
+
+        def on_executing_for(self, coro: Any, ident: Any) -> None:
+            seen.append("executing")
+
+        def on_reducing_for(self, coro: Any, ident: Any) -> None:
+            seen.append("reducing")
+
+        def on_result_for(self, coro: Any, ident: Any, result: Any) -> None:
+            seen.append("result")
+
+        def on_exception_for(self, coro: Any, ident: Any, exc: Any) -> None:
+            seen.append("exception")
+
+    hooks = OldHooks()
+    reducer = AsyncReducer(hooks=hooks)
+    assert reducer.hooks is hooks
+    gate = Gate()
+    first = asyncio.ensure_future(reducer(gate.work(1), ident="k"))
+    second = asyncio.ensure_future(reducer(gate.work(1), ident="k"))
+    await gate.running.wait()
+    second.cancel()  # a caller leaving calls the newer on_caller_left: absent here
+    await settle()
+    gate.release.set()
+    assert await first == 1
+    assert seen == ["apply", "executing", "apply", "reducing", "result"]
+    assert not caplog.records
+
+
+async def test_a_raising_hook_never_reaches_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hook that raises is logged once per exception type; callers get results."""
+
+    class Broken(BaseHooks):
+        def on_apply_for(self, coro: Any, ident: Any) -> None:
+            raise RuntimeError("hook bug")
+
+    reducer = AsyncReducer(hooks=Broken())
+    assert await reducer(fetch(1)) == "user1"
+    assert await reducer(fetch(2)) == "user2"
+    errors = [r for r in caplog.records if r.name == "async_reduce"]
+    assert len(errors) == 1
+    assert "on_apply_for" in errors[0].getMessage()
