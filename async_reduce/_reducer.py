@@ -58,6 +58,8 @@ def _wants(hooks: Any, name: str) -> bool:
     only built for hooks that do)."""
     if isinstance(hooks, MultipleHooks):
         return hooks._wants(name)
+    if isinstance(hooks, _HooksAdapter):
+        return callable(getattr(hooks.wrapped, name, None))
     return getattr(type(hooks), name, None) is not getattr(BaseHooks, name)
 
 

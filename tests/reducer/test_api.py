@@ -253,6 +253,9 @@ async def test_1x_style_hooks_object_without_base_class(
     hooks = OldHooks()
     reducer = AsyncReducer(hooks=hooks)
     assert reducer.hooks is hooks
+    # It has no event methods, so no event objects are built for it.
+    assert not reducer._want_finished
+    assert not reducer._want_left
     gate = Gate()
     first = asyncio.ensure_future(reducer(gate.work(1), ident="k"))
     second = asyncio.ensure_future(reducer(gate.work(1), ident="k"))
