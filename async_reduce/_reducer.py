@@ -43,6 +43,9 @@ _NEW_HOOK_METHODS = (
     "on_caller_left",
     "on_execution_abandoned",
     "on_pool_event",
+    "on_fleet_event",
+    "on_service_event",
+    "on_worker_event",
 )
 _OLD_HOOK_METHODS = (
     "on_apply_for",

@@ -23,7 +23,11 @@ and before any caller resumes:
        every caller left).
     5. ``on_execution_finished(event)``.
 
-Connection pools call ``on_pool_event(event)`` for each pool event.
+Connection pools call ``on_pool_event(event)`` for each pool event; the
+layers built on the reducer report theirs the same way:
+``on_fleet_event(event)`` (coalescing across processes),
+``on_service_event(event)`` (shared services) and ``on_worker_event(event)``
+(the worker-thread pool).
 
 ``coro`` is the caller's coroutine object and ``ident`` the key as shown to
 hooks: the explicit ``ident`` as given, or
@@ -129,6 +133,24 @@ class BaseHooks:
         .. versionadded:: 2.0
         """
 
+    def on_fleet_event(self, event: Any) -> None:
+        """A fleet (cross-process) reducer reports ``event``.
+
+        .. versionadded:: 2.0
+        """
+
+    def on_service_event(self, event: Any) -> None:
+        """A scope of shared services reports ``event``.
+
+        .. versionadded:: 2.0
+        """
+
+    def on_worker_event(self, event: Any) -> None:
+        """A worker-thread pool reports ``event``.
+
+        .. versionadded:: 2.0
+        """
+
     def __and__(self, other: BaseHooks) -> MultipleHooks:
         """A new :class:`MultipleHooks` calling ``self`` then ``other``.
 
@@ -210,6 +232,9 @@ class MultipleHooks(BaseHooks):
         self._left = _calls_for(self._members, "on_caller_left")
         self._abandoned = _calls_for(self._members, "on_execution_abandoned")
         self._pool = _calls_for(self._members, "on_pool_event")
+        self._fleet = _calls_for(self._members, "on_fleet_event")
+        self._service = _calls_for(self._members, "on_service_event")
+        self._worker = _calls_for(self._members, "on_worker_event")
 
     def _wants(self, name: str) -> bool:
         """Whether any member overrides hook method ``name``."""
@@ -307,3 +332,27 @@ class MultipleHooks(BaseHooks):
                 method(event)
             except Exception as exc:
                 report_hook_error(member, "on_pool_event", exc)
+
+    def on_fleet_event(self, event: Any) -> None:
+        """Call ``on_fleet_event`` of every member that has it, in order."""
+        for member, method in self._fleet:
+            try:
+                method(event)
+            except Exception as exc:
+                report_hook_error(member, "on_fleet_event", exc)
+
+    def on_service_event(self, event: Any) -> None:
+        """Call ``on_service_event`` of every member that has it, in order."""
+        for member, method in self._service:
+            try:
+                method(event)
+            except Exception as exc:
+                report_hook_error(member, "on_service_event", exc)
+
+    def on_worker_event(self, event: Any) -> None:
+        """Call ``on_worker_event`` of every member that has it, in order."""
+        for member, method in self._worker:
+            try:
+                method(event)
+            except Exception as exc:
+                report_hook_error(member, "on_worker_event", exc)
