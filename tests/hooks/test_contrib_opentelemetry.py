@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -90,12 +91,52 @@ def test_bounded_attribute_values(
     assert calls["<other>"] == 3
 
 
-def test_default_meter_without_sdk_is_harmless() -> None:
-    """With no MeterProvider configured the hooks work and record nothing."""
-    hooks = OpenTelemetryHooks()
-    coro = _closed()
-    hooks.on_apply_for(coro, "i")
-    hooks.on_executing_for(coro, "i")
+_LATE_PROVIDER = """
+import asyncio
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from async_reduce import AsyncReducer
+from async_reduce.contrib.opentelemetry import OpenTelemetryHooks
+
+async def fetch(x):
+    await asyncio.sleep(0)
+    return x
+
+async def calls(x):
+    reducer = AsyncReducer(hooks=hooks)
+    return await asyncio.gather(reducer(fetch(x)), reducer(fetch(x)))
+
+hooks = OpenTelemetryHooks()  # no MeterProvider configured yet
+assert asyncio.run(calls(1)) == [1, 1]
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+assert asyncio.run(calls(2)) == [2, 2]
+data = reader.get_metrics_data()
+for resource in data.resource_metrics:
+    for scope in resource.scope_metrics:
+        for metric in scope.metrics:
+            for point in metric.data.data_points:
+                if metric.name in ("async_reduce.calls", "async_reduce.joins"):
+                    print(metric.name, point.value)
+"""
+
+
+def test_default_meter_follows_a_provider_set_later() -> None:
+    """Without a meter, hooks work with no SDK and report once a provider is set."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _LATE_PROVIDER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    # Counted since the hooks were made, before the provider existed.
+    assert sorted(done.stdout.split("\n")) == [
+        "",
+        "async_reduce.calls 4",
+        "async_reduce.joins 2",
+    ]
 
 
 async def _nothing() -> None:

@@ -132,17 +132,28 @@ def test_unregister() -> None:
 
 def test_default_registry() -> None:
     """registry=None registers in prometheus_client's default REGISTRY."""
-    hooks = PrometheusHooks(namespace="async_reduce_test_default")
+    prefix = "async_reduce_test_default"
+    hooks = PrometheusHooks(namespace=prefix)
     try:
         assert hooks.registry is REGISTRY
+        exposed = generate_latest(REGISTRY).decode()
+        for name in ("calls_total", "in_flight", "execution_seconds"):
+            assert f"# TYPE {prefix}_{name} " in exposed, name
+        coro = _located()
+        coro.close()
+        hooks.on_apply_for(coro, "i")
+        location = f"{__name__}:_located"
         assert (
-            REGISTRY.get_sample_value(
-                "async_reduce_test_default_in_flight", {"location": "x"}
-            )
-            is None
+            REGISTRY.get_sample_value(f"{prefix}_calls_total", {"location": location})
+            == 1
         )
     finally:
         hooks.unregister()
+    assert prefix not in generate_latest(REGISTRY).decode()
+
+
+async def _located() -> None:
+    """A coroutine function whose location the hooks report."""
 
 
 @pytest.mark.parametrize(

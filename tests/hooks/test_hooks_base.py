@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 import async_reduce.hooks
 import async_reduce.hooks.base
 from async_reduce import AsyncReducer
-from async_reduce._events import CallerLeft, ConnectionAcquired, ExecutionFinished
+from async_reduce._events import ExecutionFinished
 from async_reduce.hooks import BaseHooks, MultipleHooks
 
 
@@ -113,20 +114,26 @@ def test_public_names() -> None:
 
 
 def test_base_hooks_do_nothing() -> None:
-    """Every BaseHooks method accepts its arguments and does nothing."""
+    """Every BaseHooks method accepts its arguments, returns None, changes nothing."""
     hooks = BaseHooks()
-    coro = _coro()
-    hooks.on_apply_for(coro, "i")
-    hooks.on_executing_for(coro, "i")
-    hooks.on_reducing_for(coro, "i")
-    hooks.on_result_for(coro, "i", 1)
-    hooks.on_exception_for(coro, "i", ValueError())
-    hooks.on_execution_finished(_finished_event())
-    left = CallerLeft(
-        key="k", ident="k", location="m:f", reason="timeout", waited=0.1, remaining=0
-    )
-    hooks.on_caller_left(left)
-    hooks.on_pool_event(ConnectionAcquired(pool=None, wait=0.0))
+    coro = work(1)  # not started: a hook that ran or closed it would show
+    event = object()  # event methods must not even look at their event
+    per_call = {
+        "on_apply_for": (coro, "i"),
+        "on_executing_for": (coro, "i"),
+        "on_reducing_for": (coro, "i"),
+        "on_result_for": (coro, "i", 1),
+        "on_exception_for": (coro, "i", ValueError()),
+    }
+    names = [name for name in dir(BaseHooks) if name.startswith("on_")]
+    assert set(per_call) < set(names)
+    try:
+        for name in names:
+            assert getattr(hooks, name)(*per_call.get(name, (event,))) is None, name
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+        assert vars(hooks) == {}
+    finally:
+        coro.close()
 
 
 def test_and_calls_in_written_order() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sys
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -126,24 +127,52 @@ async def test_orphans_finish_lets_the_work_complete(gate: Gate) -> None:
     assert len(reducer) == 0
 
 
+async def _leave(caller: asyncio.Future[Any]) -> None:
+    """Cancel ``caller`` and wait until it has left, keeping no traceback."""
+    caller.cancel()
+    try:
+        await caller
+    except asyncio.CancelledError:
+        pass
+
+
+async def _collected(task: weakref.ref[asyncio.Task[Any]]) -> None:
+    """Let ``task`` end, then collect it: its finaliser logs what it never gave."""
+    for _ in range(50):
+        if task() is None:
+            break
+        await asyncio.sleep(0)
+        gc.collect()
+    assert task() is None, "the shared task was never finalised"
+    await settle()
+
+
+def _shared_task(others: set[asyncio.Task[Any]]) -> weakref.ref[asyncio.Task[Any]]:
+    """A weak reference to the one task started since ``others`` was taken."""
+    (task,) = asyncio.all_tasks() - others - {asyncio.current_task()}
+    return weakref.ref(task)
+
+
 async def test_unretrieved_exception_is_never_logged() -> None:
     """An exception nobody is left to receive is not logged as never retrieved."""
     errors = capture_loop_errors()
     reducer = AsyncReducer(orphans="finish")
     release = asyncio.Event()
+    running = asyncio.Event()
 
     async def fail() -> None:
+        running.set()
         await release.wait()
         raise Boom("nobody listens")
 
+    others = asyncio.all_tasks()
     caller = asyncio.ensure_future(reducer(fail()))
-    await settle()
-    caller.cancel()
-    await settle()
+    await running.wait()
+    shared = _shared_task(others | {caller})
+    await _leave(caller)
+    del caller  # its traceback would keep the shared task alive
     release.set()
-    await settle()
-    gc.collect()
-    await settle()
+    await _collected(shared)
     assert errors == []
     assert len(reducer) == 0
 
@@ -152,19 +181,22 @@ async def test_exception_raised_while_cancelling_is_not_logged() -> None:
     """Work that turns its cancellation into an error logs nothing."""
     errors = capture_loop_errors()
     reducer = AsyncReducer()
+    running = asyncio.Event()
 
     async def stubborn() -> None:
+        running.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             raise Boom("cleanup failed") from None
 
+    others = asyncio.all_tasks()
     caller = asyncio.ensure_future(reducer(stubborn()))
-    await settle()
-    caller.cancel()
-    await settle()
-    gc.collect()
-    await settle()
+    await running.wait()
+    shared = _shared_task(others | {caller})
+    await _leave(caller)
+    del caller
+    await _collected(shared)
     assert errors == []
     assert len(reducer) == 0
 
