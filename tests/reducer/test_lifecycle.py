@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 import threading
@@ -130,10 +131,8 @@ async def test_orphans_finish_lets_the_work_complete(gate: Gate) -> None:
 async def _leave(caller: asyncio.Future[Any]) -> None:
     """Cancel ``caller`` and wait until it has left, keeping no traceback."""
     caller.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await caller
-    except asyncio.CancelledError:
-        pass
 
 
 async def _collected(task: weakref.ref[asyncio.Task[Any]]) -> None:
