@@ -113,9 +113,7 @@ def async_reduceable(
     if reducer is None:
         reducer = async_reduce
     if not isinstance(reducer, AsyncReducer):
-        raise TypeError(
-            f"reducer must be an AsyncReducer, got {type(reducer).__name__}"
-        )
+        raise _not_a_reducer(reducer)
     typed = reducer.typed if typed is None else check_bool(typed, "typed")
     if key is not None and not callable(key):
         raise TypeError(f"key must be callable, got {type(key).__name__}")
@@ -126,6 +124,23 @@ def async_reduceable(
         return _decorate(fn, reducer, typed, key, timeout)
 
     return decorator
+
+
+def _not_a_reducer(reducer: Any) -> TypeError:
+    """The error for ``async_reduceable(reducer)`` with something else."""
+    if isinstance(reducer, type) and issubclass(reducer, AsyncReducer):
+        return TypeError(
+            f"reducer must be an AsyncReducer instance, got the class "
+            f"{reducer.__qualname__}; pass {reducer.__qualname__}()"
+        )
+    if inspect.isroutine(reducer) or isinstance(reducer, functools.partial):
+        # Bare ``@async_reduceable`` on a function that is not ``async def``.
+        name = getattr(reducer, "__qualname__", None) or repr(reducer)
+        return TypeError(
+            f"bare @async_reduceable needs a coroutine function (async def); "
+            f"{name} is not one"
+        )
+    return TypeError(f"reducer must be an AsyncReducer, got {type(reducer).__name__}")
 
 
 def _decorate(

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio
+try:
+    import redis.asyncio
+except ImportError as exc:
+    raise ImportError(
+        "async_reduce.contrib.redis needs redis (redis-py 5 or later); "
+        "install it with: pip install 'async-reduce[redis]'",
+        name="redis",
+    ) from exc
 
 from async_reduce.pool import ConnectionStrategy
 

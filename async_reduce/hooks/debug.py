@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import fields
 from typing import IO, Any
 
@@ -25,6 +25,21 @@ from async_reduce._location import coroutine_location
 from .base import BaseHooks
 
 __all__ = ["DebugHooks"]
+
+#: The kinds of lines DebugHooks can print; ``events=`` picks among them.
+EVENT_KINDS = (
+    "apply",
+    "executing",
+    "reducing",
+    "result",
+    "exception",
+    "finished",
+    "caller_left",
+    "abandoned",
+    "pool",
+)
+#: The five kinds of lines async-reduce 1.x printed, the default.
+EVENTS_1X = frozenset(EVENT_KINDS[:5])
 
 # Log record attributes set from ``extra=`` carry this prefix, which no
 # attribute of logging.LogRecord has.
@@ -51,9 +66,10 @@ def _event_extra(kind: str, event: Any) -> dict[str, Any]:
 
 
 class DebugHooks(BaseHooks):
-    """Describe every hook call in one line.
+    """Describe hook calls in one line each.
 
-    The five 1.x events keep 1.x's lines::
+    By default it prints exactly the five kinds of lines async-reduce 1.x
+    printed, so parsers of 1.x's output keep working::
 
         [IDENT] apply async_reduce() for <coroutine ...>
         [IDENT] executing for <coroutine ...>
@@ -61,7 +77,7 @@ class DebugHooks(BaseHooks):
         [IDENT] result for <coroutine ...>: RESULT
         [IDENT] get exception for <coroutine ...>: EXCEPTION
 
-    and the events added in 2.0 read::
+    With ``events="all"`` it also prints the events added in 2.0::
 
         [IDENT] execution finished for LOC: outcome=result duration=0.001200s callers=3
         [IDENT] caller left for LOC: reason=timeout waited=0.500000s remaining=2
@@ -85,13 +101,22 @@ class DebugHooks(BaseHooks):
             of the event object (``async_reduce_duration``,
             ``async_reduce_callers``, ...).  Nothing is formatted when the
             logger is not enabled for ``DEBUG``.
+        events: which lines to print: ``"1.x"`` (default) for the five
+            above, ``"all"`` for every kind, or a collection of kind names
+            from ``"apply"``, ``"executing"``, ``"reducing"``, ``"result"``,
+            ``"exception"``, ``"finished"``, ``"caller_left"``,
+            ``"abandoned"`` and ``"pool"`` (the ``async_reduce_event``
+            values above).  It applies to the logger too.
 
     Raises:
-        TypeError: both ``stream`` and ``logger`` given, or ``logger`` is not
-            a ``logging.Logger``/``logging.LoggerAdapter``.
+        TypeError: both ``stream`` and ``logger`` given, ``logger`` is not
+            a ``logging.Logger``/``logging.LoggerAdapter``, or ``events`` is
+            neither a string nor a collection of strings.
+        ValueError: ``events`` names an unknown kind.
 
     .. versionchanged:: 2.0
-       ``logger`` added; lines for the new events.
+       ``logger`` and ``events`` added; lines for the new events (printed
+       only when ``events`` asks for them).
     """
 
     def __init__(
@@ -99,6 +124,7 @@ class DebugHooks(BaseHooks):
         stream: IO[str] | None = None,
         *,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        events: str | Iterable[str] = "1.x",
     ) -> None:
         if logger is not None:
             if stream is not None:
@@ -110,12 +136,21 @@ class DebugHooks(BaseHooks):
                 )
         self._stream = stream
         self._logger = logger
+        self._events = _checked_events(events)
 
     def __repr__(self) -> str:
         target = (
             f"logger={self._logger!r}" if self._logger else f"stream={self._stream!r}"
         )
+        if self._events != EVENTS_1X:
+            shown = "all" if len(self._events) == len(EVENT_KINDS) else self._events
+            target += f", events={shown!r}"
         return f"DebugHooks({target})"
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The kinds of lines printed (see ``events=``)."""
+        return self._events
 
     def _enabled(self) -> bool:
         logger = self._logger
@@ -145,19 +180,19 @@ class DebugHooks(BaseHooks):
 
     def on_apply_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
         """``[IDENT] apply async_reduce() for CORO``."""
-        if self._enabled():
+        if "apply" in self._events and self._enabled():
             extra = self._coro_extra("apply", coro, ident)
             self._write(extra, "[%s] apply async_reduce() for %s", ident, coro)
 
     def on_executing_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
         """``[IDENT] executing for CORO``."""
-        if self._enabled():
+        if "executing" in self._events and self._enabled():
             extra = self._coro_extra("executing", coro, ident)
             self._write(extra, "[%s] executing for %s", ident, coro)
 
     def on_reducing_for(self, coro: Coroutine[Any, Any, Any], ident: Any) -> None:
         """``[IDENT] reducing for CORO``."""
-        if self._enabled():
+        if "reducing" in self._events and self._enabled():
             extra = self._coro_extra("reducing", coro, ident)
             self._write(extra, "[%s] reducing for %s", ident, coro)
 
@@ -165,7 +200,7 @@ class DebugHooks(BaseHooks):
         self, coro: Coroutine[Any, Any, Any], ident: Any, result: Any
     ) -> None:
         """``[IDENT] result for CORO: RESULT``."""
-        if self._enabled():
+        if "result" in self._events and self._enabled():
             extra = self._coro_extra("result", coro, ident)
             if extra:
                 extra[EXTRA_PREFIX + "result"] = result
@@ -175,7 +210,7 @@ class DebugHooks(BaseHooks):
         self, coro: Coroutine[Any, Any, Any], ident: Any, exception: BaseException
     ) -> None:
         """``[IDENT] get exception for CORO: EXCEPTION``."""
-        if self._enabled():
+        if "exception" in self._events and self._enabled():
             extra = self._coro_extra("exception", coro, ident)
             if extra:
                 extra[EXTRA_PREFIX + "exception"] = exception
@@ -184,7 +219,7 @@ class DebugHooks(BaseHooks):
     def on_execution_finished(self, event: ExecutionFinished) -> None:
         """``[IDENT] execution finished for LOCATION: outcome=... duration=...s
         callers=N``."""
-        if self._enabled():
+        if "finished" in self._events and self._enabled():
             self._write(
                 self._event_extra("finished", event),
                 "[%s] execution finished for %s: outcome=%s duration=%.6fs callers=%d",
@@ -198,7 +233,7 @@ class DebugHooks(BaseHooks):
     def on_caller_left(self, event: CallerLeft) -> None:
         """``[IDENT] caller left for LOCATION: reason=... waited=...s
         remaining=N``."""
-        if self._enabled():
+        if "caller_left" in self._events and self._enabled():
             self._write(
                 self._event_extra("caller_left", event),
                 "[%s] caller left for %s: reason=%s waited=%.6fs remaining=%d",
@@ -212,7 +247,7 @@ class DebugHooks(BaseHooks):
     def on_execution_abandoned(self, event: ExecutionAbandoned) -> None:
         """``[IDENT] execution abandoned for LOCATION: cancelled=...
         duration=...s``."""
-        if self._enabled():
+        if "abandoned" in self._events and self._enabled():
             self._write(
                 self._event_extra("abandoned", event),
                 "[%s] execution abandoned for %s: cancelled=%s duration=%.6fs",
@@ -224,7 +259,7 @@ class DebugHooks(BaseHooks):
 
     def on_pool_event(self, event: PoolEvent) -> None:
         """``[POOL] connection acquired: wait=...s`` and similar."""
-        if self._enabled():
+        if "pool" in self._events and self._enabled():
             line = _POOL_LINES.get(type(event))
             if line is None:  # an event type newer than this hook
                 message, values = "%r", (event,)
@@ -234,3 +269,30 @@ class DebugHooks(BaseHooks):
             self._write(
                 self._event_extra("pool", event), "[%r] " + message, event.pool, *values
             )
+
+
+def _checked_events(events: Any) -> frozenset[str]:
+    """``events=`` as the set of kinds to print."""
+    if isinstance(events, str):
+        if events == "1.x":
+            return EVENTS_1X
+        if events == "all":
+            return frozenset(EVENT_KINDS)
+        raise ValueError(
+            "events must be '1.x', 'all' or a collection of event kinds, "
+            f"got {events!r}"
+        )
+    try:
+        kinds = frozenset(events)
+    except TypeError:
+        raise TypeError(
+            "events must be '1.x', 'all' or a collection of event kinds, "
+            f"got {type(events).__name__}"
+        ) from None
+    unknown = sorted(repr(kind) for kind in kinds if kind not in EVENT_KINDS)
+    if unknown:
+        raise ValueError(
+            f"events: unknown kind(s) {', '.join(unknown)}; "
+            f"known: {', '.join(EVENT_KINDS)}"
+        )
+    return kinds

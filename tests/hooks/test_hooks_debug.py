@@ -40,9 +40,9 @@ async def failing() -> None:
 
 
 async def test_lines_for_a_shared_call() -> None:
-    """A leader and a joiner produce exactly 1.x's lines, then a finished line."""
+    """With events="all": 1.x's lines for a leader and a joiner, then a finished."""
     stream = io.StringIO()
-    reducer = AsyncReducer(hooks=DebugHooks(stream))
+    reducer = AsyncReducer(hooks=DebugHooks(stream, events="all"))
     first, second = work(3), work(3)
     results = await asyncio.gather(
         reducer(first, ident="k"), reducer(second, ident="k")
@@ -89,7 +89,7 @@ async def test_automatic_ident_shows_location_and_state_hash() -> None:
 def test_event_lines() -> None:
     """The 2.0 events print in the same ``[IDENT] ...`` style."""
     stream = io.StringIO()
-    hooks = DebugHooks(stream)
+    hooks = DebugHooks(stream, events="all")
     hooks.on_execution_finished(
         ExecutionFinished(
             key="k",
@@ -125,7 +125,7 @@ def test_event_lines() -> None:
 def test_pool_event_lines() -> None:
     """Each pool event prints one line prefixed by the pool's repr."""
     stream = io.StringIO()
-    hooks = DebugHooks(stream)
+    hooks = DebugHooks(stream, events="all")
     pool = "P"
     for event in (
         ConnectionAcquired(pool=pool, wait=0.001),
@@ -163,7 +163,7 @@ async def test_logger_gets_same_lines_and_extra(
     logger = logging.getLogger("tests.debughooks")
     stream = io.StringIO()
     reducer_stream = AsyncReducer(hooks=DebugHooks(stream))
-    reducer_logger = AsyncReducer(hooks=DebugHooks(logger=logger))
+    reducer_logger = AsyncReducer(hooks=DebugHooks(logger=logger, events="all"))
     with caplog.at_level(logging.DEBUG, logger="tests.debughooks"):
         coro = work(2)
         await reducer_logger(coro, ident="k")
@@ -220,3 +220,70 @@ def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     """Both stream and logger, or a logger that is not one, raise TypeError."""
     with pytest.raises(TypeError, match=match):
         DebugHooks(**kwargs)
+
+
+async def test_default_prints_only_the_1x_kinds() -> None:
+    """By default only 1.x's five kinds of lines print, whatever else happens."""
+    stream = io.StringIO()
+    hooks = DebugHooks(stream)
+    reducer = AsyncReducer(hooks=hooks)
+    assert hooks.events == frozenset(
+        {"apply", "executing", "reducing", "result", "exception"}
+    )
+    await asyncio.gather(reducer(work(1), ident="a"), reducer(work(1), ident="a"))
+    with pytest.raises(LookupError):
+        await reducer(failing(), ident="b")
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(reducer(forever(), ident="c"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    hooks.on_pool_event(ConnectionAcquired(pool="P", wait=0.001))
+    kinds = [
+        re.sub(r" for .*", "", line.split("] ", 1)[1])
+        for line in stream.getvalue().splitlines()
+    ]
+    assert kinds == [
+        "apply async_reduce()",
+        "executing",
+        "apply async_reduce()",
+        "reducing",
+        "result",
+        "apply async_reduce()",
+        "executing",
+        "get exception",
+        "apply async_reduce()",
+        "executing",
+        "get exception",
+    ]
+
+
+async def test_events_picks_kinds() -> None:
+    """events= as a collection prints exactly those kinds."""
+    stream = io.StringIO()
+    reducer = AsyncReducer(hooks=DebugHooks(stream, events={"finished", "apply"}))
+    await reducer(work(4), ident="k")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("[k] apply async_reduce() for <coroutine")
+    assert lines[1].startswith(f"[k] execution finished for {WORK_LOCATION}:")
+
+
+@pytest.mark.parametrize(
+    ("events", "error", "match"),
+    [
+        ("everything", ValueError, "events must be '1.x', 'all'"),
+        ({"apply", "finish"}, ValueError, "unknown kind.*'finish'"),
+        (3, TypeError, "events must be .* got int"),
+    ],
+)
+def test_bad_events(events: Any, error: type[Exception], match: str) -> None:
+    """An unknown events value raises at construction, naming the argument."""
+    with pytest.raises(error, match=match):
+        DebugHooks(events=events)

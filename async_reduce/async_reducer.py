@@ -1,0 +1,14 @@
+"""async-reduce 1.x's module path of ``AsyncReducer`` and ``async_reduce``.
+
+Kept for compatibility, so that code written for 1.x
+(``from async_reduce.async_reducer import AsyncReducer``) runs unchanged; it
+names the same objects as :mod:`async_reduce` and importing it warns about
+nothing.  New code imports from :mod:`async_reduce`.
+
+.. versionadded:: 2.0
+   As an alias; in 1.x this module held the implementation.
+"""
+
+from ._reducer import AsyncReducer, async_reduce
+
+__all__ = ["AsyncReducer", "async_reduce"]
