@@ -11,6 +11,9 @@ from ._keys import make_binder
 from ._reducer import AsyncReducer, async_reduce
 from ._validate import UNSET, Unset, check_bool, check_timeout
 
+if TYPE_CHECKING:
+    from .workers import WorkerPool
+
 __all__ = ["ReducedFunction", "async_reduceable"]
 
 P = ParamSpec("P")
@@ -56,6 +59,17 @@ class ReducedFunction(Generic[P, R]):
 
 
 @overload
+def async_reduceable(
+    reducer: AsyncReducer | None = None,
+    *,
+    workers: WorkerPool,
+    typed: bool | None = None,
+    key: Callable[..., Hashable] | None = None,
+    timeout: float | Unset | None = UNSET,
+) -> Callable[[Callable[P, R]], ReducedFunction[P, R]]: ...
+
+
+@overload
 def async_reduceable(  # type: ignore[overload-overlap]
     reducer: AsyncReducer | None = None,
     *,
@@ -74,6 +88,7 @@ def async_reduceable(
 def async_reduceable(
     reducer: Any = None,
     *,
+    workers: WorkerPool | None = None,
     typed: bool | None = None,
     key: Callable[..., Hashable] | None = None,
     timeout: float | Unset | None = UNSET,
@@ -91,9 +106,18 @@ def async_reduceable(
     The semantics of cancellation, timeouts and exceptions are those of
     :class:`AsyncReducer`.
 
+    With ``workers=pool`` (a :class:`~async_reduce.workers.WorkerPool`) it
+    decorates a plain ``def`` function instead: calling the result returns a
+    coroutine that runs the function on the pool's threads, coalesced on the
+    same key (see :meth:`WorkerPool.apply
+    <async_reduce.workers.WorkerPool.apply>` for queueing and cancellation).
+
     Args:
         reducer: the reducer to use (default: the module-level
-            ``async_reduce``).
+            ``async_reduce``; with ``workers``, the pool's reducer).
+        workers: a worker pool to run a plain ``def`` function on.
+
+            .. versionadded:: 2.0
         typed: keep arguments of different types apart; default: the
             reducer's ``typed``.
         key: ``key(*args, **kwargs) -> Hashable`` computing the key from the
@@ -104,12 +128,23 @@ def async_reduceable(
 
     Raises:
         TypeError: ``reducer`` is not an AsyncReducer, ``key`` is not
-            callable, or the decorated object is not a coroutine function.
+            callable, ``workers`` is not a WorkerPool, or the decorated
+            object is not a coroutine function (with ``workers``: is not a
+            plain function).
         ValueError: ``timeout`` is not a positive number or ``None``.
     """
     if inspect.iscoroutinefunction(reducer):
         # Bare ``@async_reduceable``.
         return _decorate(reducer, async_reduce, async_reduce.typed, None, UNSET)
+    if workers is not None:
+        from .workers import WorkerPool
+
+        if not isinstance(workers, WorkerPool):
+            raise TypeError(
+                f"workers must be a WorkerPool, got {type(workers).__name__}"
+            )
+        if reducer is None:
+            reducer = workers.reducer
     if reducer is None:
         reducer = async_reduce
     if not isinstance(reducer, AsyncReducer):
@@ -121,6 +156,11 @@ def async_reduceable(
         timeout = check_timeout(timeout)
 
     def decorator(fn: Callable[P, Coroutine[Any, Any, R]]) -> ReducedFunction[P, R]:
+        if workers is not None:
+            wrapped: ReducedFunction[P, R] = _decorate_blocking(
+                fn, workers, reducer, typed, key, timeout
+            )
+            return wrapped
         return _decorate(fn, reducer, typed, key, timeout)
 
     return decorator
@@ -181,3 +221,45 @@ def _decorate(
     wrapper.key = key
     wrapper.reducer = reducer
     return wrapper  # type: ignore[no-any-return]
+
+
+def _decorate_blocking(
+    fn: Callable[..., Any],
+    workers: WorkerPool,
+    reducer: AsyncReducer,
+    typed: bool,
+    key_fn: Callable[..., Hashable] | None,
+    timeout: float | Unset | None,
+) -> Any:
+    """``workers=``: a coroutine function running ``fn`` on the pool."""
+    if inspect.iscoroutinefunction(fn) or not callable(fn):
+        raise TypeError(
+            "async_reduceable(workers=...) decorates plain (blocking) functions,"
+            f" got {fn!r}; decorate coroutine functions without workers="
+        )
+    if key_fn is None:
+        key: Callable[..., Any] = make_binder(fn, typed, scope=fn)
+    else:
+        user_key = key_fn
+
+        def key(*args: Any, **kwargs: Any) -> Any:
+            return (fn, user_key(*args, **kwargs))
+
+    apply = workers.apply
+
+    @functools.wraps(fn)
+    async def reduced(*args: Any, **kwargs: Any) -> Any:
+        call_key = key(*args, **kwargs)
+        try:
+            hash(call_key)
+        except TypeError:  # unhashable arguments: the call runs on its own
+            call_key = None
+        return await apply(
+            fn, args, kwargs, ident=call_key, timeout=timeout, reducer=reducer
+        )
+
+    wrapper: Any = reduced
+    wrapper.key = key
+    wrapper.reducer = reducer
+    wrapper.workers = workers
+    return wrapper
