@@ -104,6 +104,11 @@ class HookInfo(NamedTuple):
     ident: Hashable
     location: str
     started: float
+    hooks: Any
+    """The hooks the execution started with; it finishes with them.  The
+    reducer's ``_want_*`` flags describe its current hooks: an execution
+    whose hooks were replaced since it started builds every event (for hooks
+    that do not want one, the call is a no-op)."""
 
 
 def release(flights: dict[Hashable, Flight[Any]], key: Hashable, flight: Any) -> None:
@@ -130,9 +135,13 @@ def leave(
         return
     flight[WAITING] -= 1
     waiting: int = flight[WAITING]
-    hooks = reducer._hooks
     info: HookInfo | None = flight[INFO]
-    if reducer._want_left and info is not None:
+    if (
+        info is not None
+        and since  # the caller went through the hooks when it came
+        and (reducer._want_left or info.hooks is not reducer._hooks)
+    ):
+        hooks = info.hooks
         left = CallerLeft(
             key=key,
             ident=info.ident,
@@ -151,7 +160,10 @@ def leave(
     if cancel:
         release(flights, key, flight)
         flight[TASK].cancel()
-    if reducer._want_abandoned and info is not None:
+    if info is not None and (
+        reducer._want_abandoned or info.hooks is not reducer._hooks
+    ):
+        hooks = info.hooks
         abandoned = ExecutionAbandoned(
             key=key,
             ident=info.ident,
@@ -215,8 +227,8 @@ async def execute_with_hooks(
     The hooks hear of the outcome before the callers are woken, so
     statistics are up to date when a caller resumes.
     """
-    hooks = reducer._hooks
     info: HookInfo = flight[INFO]
+    hooks = info.hooks
     try:
         result = await coro
     except BaseException as exc:
@@ -226,7 +238,7 @@ async def execute_with_hooks(
             hooks.on_exception_for(coro, info.ident, exc)
         except Exception as hook_exc:
             report_hook_error(hooks, "on_exception_for", hook_exc)
-        if reducer._want_finished:
+        if reducer._want_finished or info.hooks is not reducer._hooks:
             cancelled = isinstance(exc, asyncio.CancelledError)
             _tell_finished(
                 hooks, key, flight, info, "cancelled" if cancelled else "error", exc
@@ -241,7 +253,7 @@ async def execute_with_hooks(
         hooks.on_result_for(coro, info.ident, result)
     except Exception as hook_exc:
         report_hook_error(hooks, "on_result_for", hook_exc)
-    if reducer._want_finished:
+    if reducer._want_finished or info.hooks is not reducer._hooks:
         _tell_finished(hooks, key, flight, info, "result", None)
     for future in flight[FUTURES:]:
         if not future.done():

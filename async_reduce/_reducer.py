@@ -210,9 +210,9 @@ def _enter_with_hooks(
     location = coroutine_location(coro)
     if ident is not None:
         shown: Hashable = ident
-    elif flight is not None:
+    elif flight is not None and flight[INFO] is not None:
         shown = flight[INFO].ident
-    else:
+    else:  # a new execution, or one started before hooks were set
         shown = display_ident(location, key)
     since = time.perf_counter()
     try:
@@ -220,7 +220,7 @@ def _enter_with_hooks(
     except Exception as exc:
         report_hook_error(hooks, "on_apply_for", exc)
     if flight is None:
-        info = _new_tuple(HookInfo, (coro, shown, location, since))
+        info = _new_tuple(HookInfo, (coro, shown, location, since, hooks))
         flights[key] = flight = [1, None, info, future]
         try:
             hooks.on_executing_for(coro, shown)
@@ -324,26 +324,8 @@ class AsyncReducer:
         timeout: float | None = None,
         orphans: str = "cancel",
     ) -> None:
-        if hooks is not None and not all(
-            callable(getattr(hooks, name, None)) for name in _OLD_HOOK_METHODS
-        ):
-            raise TypeError(
-                "hooks must provide the hook methods of async_reduce.hooks.BaseHooks"
-                f" ({', '.join(_OLD_HOOK_METHODS)}), got {hooks!r}"
-            )
-        self._original_hooks = hooks
-        if hooks is not None and not all(
-            callable(getattr(hooks, name, None)) for name in _NEW_HOOK_METHODS
-        ):
-            hooks = _HooksAdapter(hooks)
-        self._hooks: Any = hooks
-        self._want_finished = hooks is not None and _wants(
-            hooks, "on_execution_finished"
-        )
-        self._want_left = hooks is not None and _wants(hooks, "on_caller_left")
-        self._want_abandoned = hooks is not None and _wants(
-            hooks, "on_execution_abandoned"
-        )
+        self._hooks: Any = None
+        self._set_hooks(hooks)
         self._typed = check_bool(typed, "typed")
         self._timeout = check_timeout(timeout)
         self._orphans = check_orphans(orphans)
@@ -360,8 +342,52 @@ class AsyncReducer:
 
     @property
     def hooks(self) -> Any:
-        """The hooks object given at construction (``None`` without hooks)."""
+        """The hooks object (``None`` without hooks); assignable.
+
+        Assigning checks the object as the constructor does and takes effect
+        for calls awaited afterwards: each reports ``on_apply_for`` and
+        ``on_executing_for``/``on_reducing_for`` to the hooks the reducer has
+        then.  An execution already in flight finishes with the hooks it
+        started with: its result or exception, its end and its callers
+        leaving go to those.  So ``async_reduce.hooks =
+        StatisticsOverallHooks()`` attaches statistics to the module-level
+        reducer.  Assign from the thread that runs the reducer's event loop
+        (typically at start-up); ``None`` detaches the hooks.
+
+        .. versionchanged:: 2.0
+           Assignable.
+        """
         return self._original_hooks
+
+    @hooks.setter
+    def hooks(self, hooks: Any) -> None:
+        self._set_hooks(hooks)
+
+    def _set_hooks(self, hooks: Any) -> None:
+        """Check and attach ``hooks`` (construction and assignment)."""
+        if hooks is not None and not all(
+            callable(getattr(hooks, name, None)) for name in _OLD_HOOK_METHODS
+        ):
+            raise TypeError(
+                "hooks must provide the hook methods of async_reduce.hooks.BaseHooks"
+                f" ({', '.join(_OLD_HOOK_METHODS)}), got {hooks!r}"
+            )
+        original = hooks
+        if hooks is not None and not all(
+            callable(getattr(hooks, name, None)) for name in _NEW_HOOK_METHODS
+        ):
+            hooks = _HooksAdapter(hooks)
+        # The flags first, the hooks last: a call seeing the new hooks never
+        # sees flags of older ones (an extra event is harmless, see wants()).
+        self._want_finished = hooks is not None and _wants(
+            hooks, "on_execution_finished"
+        )
+        self._want_left = hooks is not None and _wants(hooks, "on_caller_left")
+        self._want_abandoned = hooks is not None and _wants(
+            hooks, "on_execution_abandoned"
+        )
+        self._original_hooks = original
+        self._hooks = hooks
 
     @property
     def typed(self) -> bool:
