@@ -164,12 +164,6 @@ class Services:
         elif hooks is not None:
             raise TypeError("pass reducer or hooks, not both")
         self._reducer = reducer
-        hooks = reducer.hooks
-        method = getattr(hooks, "on_service_event", None) if hooks is not None else None
-        self._event_hook: Callable[[ServiceEvent], None] | None = (
-            method if callable(method) else None
-        )
-        self._hooks = hooks
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registry: dict[Hashable, ServiceEntry] = {}
@@ -740,13 +734,17 @@ class Services:
             entry.done.set_result(None)
 
     def _emit(self, event: ServiceEvent) -> None:
-        hook = self._event_hook
-        if hook is None:
+        """Tell the reducer's current hooks (if they listen to services)."""
+        hooks = self._reducer.hooks
+        if hooks is None:
+            return
+        method = getattr(hooks, "on_service_event", None)
+        if method is None:
             return
         try:
-            hook(event)
+            method(event)
         except Exception as exc:
-            report_hook_error(self._hooks, "on_service_event", exc)
+            report_hook_error(hooks, "on_service_event", exc)
 
     # -- introspection -----------------------------------------------------------
 
