@@ -178,7 +178,8 @@ def _not_a_reducer(reducer: Any) -> TypeError:
         name = getattr(reducer, "__qualname__", None) or repr(reducer)
         return TypeError(
             f"bare @async_reduceable needs a coroutine function (async def); "
-            f"{name} is not one"
+            f"{name} is not one (a blocking function can run on worker threads: "
+            "@async_reduceable(workers=pool))"
         )
     return TypeError(f"reducer must be an AsyncReducer, got {type(reducer).__name__}")
 
