@@ -127,15 +127,31 @@ async def test_typed_keys_keep_types_apart() -> None:
 async def test_keyword_arguments_are_part_of_the_key() -> None:
     """**kwargs are keyed by their items, whatever their order."""
 
-    async def kw(**params: int) -> dict[str, int]:
-        await asyncio.sleep(0)
-        return params
+    class Service(Gate):
+        def __init__(self) -> None:
+            super().__init__()
+            self.orders: list[tuple[str, ...]] = []
 
+        async def kw(self, **params: int) -> dict[str, int]:
+            self.orders.append(tuple(params))  # the order the starting call used
+            return await self.work(params)  # type: ignore[no-any-return]
+
+    service = Service()
     reducer = AsyncReducer()
-    results = await asyncio.gather(
-        reducer(kw(a=1, b=2)), reducer(kw(b=2, a=1)), reducer(kw(a=1, b=3))
-    )
-    assert results == [{"a": 1, "b": 2}, {"a": 1, "b": 2}, {"a": 1, "b": 3}]
+    calls = [
+        asyncio.ensure_future(reducer(c))
+        for c in (service.kw(a=1, b=2), service.kw(b=2, a=1), service.kw(a=1, b=3))
+    ]
+    await service.running.wait()
+    service.release.set()
+    results = await asyncio.gather(*calls)
+    # b=2, a=1 joined a=1, b=2 (same items, other order); a=1, b=3 did not.
+    assert service.orders == [("a", "b"), ("a", "b")]
+    assert [tuple(r.items()) for r in results] == [
+        (("a", 1), ("b", 2)),
+        (("a", 1), ("b", 2)),
+        (("a", 1), ("b", 3)),
+    ]
 
 
 def test_unhashable_argument_raises_1x_message_at_the_call() -> None:
@@ -192,15 +208,18 @@ async def test_decorator_normalises_how_arguments_are_passed() -> None:
     started = 0
     release = asyncio.Event()
 
+    running = asyncio.Event()
+
     @async_reduceable(AsyncReducer())
     async def f(a: int, b: int = 2) -> int:
         nonlocal started
         started += 1
+        running.set()
         await release.wait()
         return a + b
 
     calls = [asyncio.ensure_future(c) for c in (f(1, b=2), f(1, 2), f(a=1, b=2), f(1))]
-    await asyncio.sleep(0)
+    await running.wait()  # every call was made before the work could start
     release.set()
     assert await asyncio.gather(*calls) == [3, 3, 3, 3]
     assert started == 1
@@ -236,9 +255,10 @@ async def test_decorator_rejects_bad_arguments_like_the_function() -> None:
 async def test_decorator_joiners_never_create_a_coroutine() -> None:
     """Joining calls through the decorator do not call the function at all."""
     created = 0
-    release = asyncio.Event()
+    running, release = asyncio.Event(), asyncio.Event()
 
     async def body(x: int) -> int:
+        running.set()
         await release.wait()
         return x
 
@@ -252,7 +272,7 @@ async def test_decorator_joiners_never_create_a_coroutine() -> None:
         return await fetch_impl(x)  # type: ignore[no-any-return]
 
     calls = [asyncio.ensure_future(fetch(1)) for _ in range(20)]
-    await asyncio.sleep(0)
+    await running.wait()
     release.set()
     assert await asyncio.gather(*calls) == [1] * 20
     assert created == 1
@@ -273,12 +293,13 @@ async def test_decorator_typed_keeps_types_apart() -> None:
 async def test_decorator_key_function_for_unhashable_arguments() -> None:
     """key= computes the key from unhashable arguments."""
     started = 0
-    release = asyncio.Event()
+    running, release = asyncio.Event(), asyncio.Event()
 
     @async_reduceable(AsyncReducer(), key=lambda query: tuple(sorted(query.items())))
     async def search(query: dict[str, int]) -> int:
         nonlocal started
         started += 1
+        running.set()
         await release.wait()
         return sum(query.values())
 
@@ -286,7 +307,7 @@ async def test_decorator_key_function_for_unhashable_arguments() -> None:
         asyncio.ensure_future(search({"a": 1, "b": 2})),
         asyncio.ensure_future(search({"b": 2, "a": 1})),
     ]
-    await asyncio.sleep(0)
+    await running.wait()
     release.set()
     assert await asyncio.gather(*calls) == [3, 3]
     assert started == 1
