@@ -45,7 +45,12 @@ R = TypeVar("R")
 _get_running_loop = asyncio.get_running_loop
 _copy_context = contextvars.copy_context
 _pool_numbers = itertools.count(1)
-_JOIN_TIMEOUT = 1.0  # seconds to wait for a thread that has left its work loop
+_JOIN_TIMEOUT = 1.0
+# [(loop, key)] while a submitted call has not reached the reducer; emptied
+# when it has (or its task ended first).
+_Admission = list[
+    tuple[asyncio.AbstractEventLoop, Hashable]
+]  # seconds to wait for a thread that has left its work loop
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -104,9 +109,10 @@ class WorkerPool:
       need no room.
     * **Cancellation.**  A caller that is cancelled (or whose timeout
       elapses) leaves; when every caller of a queued call has left, the call
-      is removed from the queue and never runs.  A call already running
-      cannot be interrupted (Python threads cannot be): it runs to its end
-      on its thread and its result or exception is dropped.
+      is removed from the queue and never runs (from the moment the last
+      caller's task has received its ``CancelledError``/``TimeoutError``).
+      A call already running cannot be interrupted (Python threads cannot
+      be): it runs to its end on its thread and its outcome is dropped.
     * **Event loops.**  The pool is not bound to a loop: each caller's
       result is handed to that caller's loop (``call_soon_threadsafe``), so
       loops in several threads can share one pool.  Coalescing happens
@@ -190,6 +196,9 @@ class WorkerPool:
             min_workers, max_workers, max_queue, idle_timeout, aging
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Coalesced calls submitted to a bounded queue whose task has not
+        # reached the reducer yet: an identical call joins them without room.
+        self._admitted: dict[tuple[asyncio.AbstractEventLoop, Hashable], int] = {}
         if self._events:
             state.on_stopped = self._report_stopped
         # An unused pool can be collected: its threads then finish the queue
@@ -357,8 +366,8 @@ class WorkerPool:
         state.enter(loop)
         ticket = None
         try:
-            if state.max_queue is not None and (
-                key is None or key not in self._reducer
+            if state.max_queue is not None and not self._joins(
+                key, self._reducer, loop
             ):
                 ticket = state.reserve_nowait()
                 if ticket is None:
@@ -548,6 +557,7 @@ class WorkerPool:
         for worker in state.resize(min_workers, max_workers):
             self._start_worker(worker)
         await self._wait_until(lambda: state.threads <= state.max_workers, None, loop)
+        state.join_ended(_JOIN_TIMEOUT)
 
     # -- internals -------------------------------------------------------------
 
@@ -596,7 +606,7 @@ class WorkerPool:
         loop: asyncio.AbstractEventLoop,
     ) -> Ticket | None:
         """Room in the bounded queue (``None`` when the call will join one)."""
-        if key is not None and key in reducer:
+        if self._joins(key, reducer, loop):
             return None
         state = self._state
         got = state.wait_for_room(loop, priority)
@@ -671,25 +681,70 @@ class WorkerPool:
         """A task running an admitted call (``enter`` done; left when it ends)."""
         reducer = self._reducer
         state = self._state
+        admission = None
+        if key is not None and state.max_queue is not None:
+            admission = [(loop, key)]
+            self._admitted[(loop, key)] = self._admitted.get((loop, key), 0) + 1
         try:
             task = loop.create_task(
-                self._dispatch(
-                    fn, args, kwargs, priority, key, ticket, reducer.timeout, reducer
+                self._dispatch_spawned(
+                    fn, args, kwargs, priority, key, ticket, reducer, admission
                 )
             )
         except BaseException:
+            self._forget_admitted(admission)
             state.release(ticket)
             state.leave()
             raise
         self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._spawned_done, ticket))
+        task.add_done_callback(functools.partial(self._spawned_done, ticket, admission))
         return task
 
-    def _spawned_done(self, ticket: Ticket | None, task: asyncio.Task[Any]) -> None:
+    async def _dispatch_spawned(
+        self,
+        fn: Callable[..., R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        priority: int,
+        key: Hashable | None,
+        ticket: Ticket | None,
+        reducer: AsyncReducer,
+        admission: _Admission | None,
+    ) -> R:
+        # The reducer takes the key over in this same step: no gap to mind.
+        self._forget_admitted(admission)
+        return await self._dispatch(
+            fn, args, kwargs, priority, key, ticket, reducer.timeout, reducer
+        )
+
+    def _spawned_done(
+        self,
+        ticket: Ticket | None,
+        admission: _Admission | None,
+        task: asyncio.Task[Any],
+    ) -> None:
         self._tasks.discard(task)
+        self._forget_admitted(admission)  # cancelled before it started
         state = self._state
-        state.release(ticket)  # the task never started: give the room back
+        state.release(ticket)  # likewise: give the room back
         state.leave()
+
+    def _joins(
+        self,
+        key: Hashable | None,
+        reducer: AsyncReducer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> bool:
+        """Whether a call of ``key`` would join an identical one in flight."""
+        return key is not None and (key in reducer or (loop, key) in self._admitted)
+
+    def _forget_admitted(self, admission: _Admission | None) -> None:
+        """Once per admission: its task reached the reducer or ended."""
+        if admission:
+            admitted = admission.pop()
+            left = self._admitted.pop(admitted, 1) - 1
+            if left:
+                self._admitted[admitted] = left
 
     def _joined(self, ticket: Ticket | None) -> None:
         """A coalesced call joined an identical call in flight."""

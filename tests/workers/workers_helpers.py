@@ -95,3 +95,15 @@ class EventRecorder(BaseHooks):
 
 def thread_names(prefix: str) -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(prefix + "-")]
+
+
+async def until(predicate: Any) -> None:
+    """Yield until ``predicate()`` holds: a state other tasks of this loop
+    (or worker threads) reach on their own, with no event to wait on.  The
+    short sleep only hands the loop over; nothing relies on its length."""
+
+    async def poll() -> None:
+        while not predicate():  # noqa: ASYNC110 - see the docstring
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), HANG_GUARD)
