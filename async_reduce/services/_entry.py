@@ -48,6 +48,7 @@ class ServiceEntry:
         "dependencies",
         "dependents",
         "done",
+        "failed_dependency",
         "failure",
         "instance",
         "key",
@@ -105,6 +106,8 @@ class ServiceEntry:
         self.abort_error: BaseException | None = None
         # What its users are told (its own failure or a dependency's).
         self.failure: BaseException | None = None
+        # The failed service that stopped this one, if any.
+        self.failed_dependency: ServiceEntry | None = None
         self.reason: str | None = None
         # Tasks to cancel if it fails (cancel_on_failure=True), and those
         # cancelled for that reason.
@@ -121,6 +124,12 @@ class ServiceEntry:
     def up(self) -> bool:
         """Running or lingering: usable at once."""
         return self.state is RUNNING or self.state is LINGERING
+
+    def cause(self) -> BaseException | None:
+        """What users are told: its failure, or its failed dependency's
+        (read late: a failure is known for sure once its exit ended)."""
+        dependency = self.failed_dependency
+        return self.failure if dependency is None else dependency.cause()
 
     def __repr__(self) -> str:
         return (

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from ._entry import STOPPING, ServiceEntry
+from ._entry import BROKEN, STOPPING, ServiceEntry
 
 if TYPE_CHECKING:
     from ._scope import Services
@@ -139,6 +139,10 @@ async def run_service(
     except BaseException as exc:
         if exc is not exit_exc:
             teardown_error = exc
+    if entry.state is BROKEN:
+        # What the exit raised is the failure itself (a task group's error).
+        scope._on_broken_exit(entry, teardown_error)
+        teardown_error = None
     scope._on_stopped(entry, perf_counter() - began, teardown_error)
     if teardown_error is not None and not isinstance(
         teardown_error, (Exception, asyncio.CancelledError)

@@ -648,19 +648,28 @@ class Services:
             self._maybe_idle(entry)
 
     def _on_failed(self, entry: ServiceEntry, exc: BaseException) -> None:
+        """``entry`` failed while up: unregister it at once (its teardown,
+        which tells its users, follows its dependents' teardowns)."""
         entry.state = BROKEN
         entry.reason = "broken"
         entry.stop_began = perf_counter()
         entry.failure = exc
         self._unregister(entry)
         self._broken += 1
+
+    def _on_broken_exit(self, entry: ServiceEntry, error: BaseException | None) -> None:
+        """The broken ``entry`` was exited; ``error`` is what the exit raised."""
+        if error is not None:
+            entry.failure = error
+        failure = entry.failure
         logger.error(
-            "service %s failed while in use; its dependents are stopped and the"
+            "service %s failed while in use; its dependents were stopped and the"
             " next use starts a fresh one",
             entry.name,
-            exc_info=exc,
+            exc_info=failure,
         )
-        self._emit(ServiceFailed(self, entry.name, entry.serial, exc))
+        assert failure is not None
+        self._emit(ServiceFailed(self, entry.name, entry.serial, failure))
         self._tell_users(entry)
 
     def _tell_users(self, entry: ServiceEntry) -> None:
@@ -685,6 +694,7 @@ class Services:
             elif dependent.up:
                 if failure is not None:
                     dependent.failure = failure
+                    dependent.failed_dependency = entry
                     self._tell_users(dependent)
                     self._request_stop(dependent, "dependency_broken")
                 else:

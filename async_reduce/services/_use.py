@@ -100,7 +100,7 @@ class ServiceUse:
                 cancelled_by_us = True
         if entry.state is RUNNING and not entry.users:
             self._scope._maybe_idle(entry)
-        failure = entry.failure
+        failure = entry.cause()
         if failure is None:
             return
         if cancelled_by_us:

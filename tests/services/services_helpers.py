@@ -115,9 +115,21 @@ class EventRecorder(BaseHooks):
 
     def __init__(self) -> None:
         self.events: list[ServiceEvent] = []
+        self._changed: asyncio.Event | None = None
 
     def on_service_event(self, event: ServiceEvent) -> None:
         self.events.append(event)
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, kind: type[Any]) -> Any:
+        """The first event of type ``kind``, waiting for it if need be."""
+        while True:
+            for event in self.events:
+                if isinstance(event, kind):
+                    return event
+            self._changed = changed = asyncio.Event()
+            await changed.wait()
 
     def kinds(self) -> list[tuple[str, str]]:
         return [(type(event).__name__, event.name) for event in self.events]
@@ -127,3 +139,62 @@ async def settle(rounds: int = 10) -> None:
     """Let every ready callback run (loop iterations, no wall clock)."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+class Supervised:
+    """A service running a background task; :meth:`fail` makes that task
+    raise, which cancels the task that owns the service (as a task group
+    does), so the service fails while in use."""
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+        self.trigger = asyncio.Event()
+        self.error = RuntimeError(f"{name}: background task died")
+
+    def fail(self) -> None:
+        self.trigger.set()
+
+    def factory(self, *, uses: tuple[Callable[..., Any], ...] = ()) -> Any:
+        supervised = self
+        lab = self.lab
+        name = self.name
+
+        @asynccontextmanager
+        async def factory(services: Services) -> AsyncIterator[Instance]:
+            owner = asyncio.current_task()
+            assert owner is not None
+            held = [await services.acquire(dep, services) for dep in uses]
+
+            async def background() -> None:
+                await supervised.trigger.wait()
+                raise supervised.error
+
+            def on_done(task: asyncio.Task[None]) -> None:
+                if not task.cancelled() and task.exception() is not None:
+                    owner.cancel()
+
+            task = asyncio.create_task(background())
+            task.add_done_callback(on_done)
+            number = lab.starts.get(name, 0) + 1
+            lab.starts[name] = number
+            instance = Instance(name, number, tuple(held))
+            lab.note("up", name)
+            try:
+                yield instance
+            except asyncio.CancelledError:
+                if task.done() and not task.cancelled() and task.exception():
+                    raise supervised.error from None
+                raise
+            finally:
+                for dep_instance in held:
+                    assert dep_instance.up, f"{dep_instance} stopped before {name}"
+                instance.up = False
+                lab.note("down", name)
+                task.cancel()
+                for dep_instance in held:
+                    services.release(dep_instance)
+
+        factory.__qualname__ = name
+        factory.__wrapped__.__qualname__ = name  # type: ignore[attr-defined]
+        return factory
