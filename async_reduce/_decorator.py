@@ -5,7 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Hashable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 from ._keys import make_binder
 from ._reducer import AsyncReducer, async_reduce
@@ -58,6 +66,19 @@ class ReducedFunction(Generic[P, R]):
             ...
 
 
+class _DecoratesItself(Protocol):
+    """A reducer that decorates functions itself (see :func:`async_reduceable`)."""
+
+    def __async_reduceable__(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, Any]],
+        *,
+        typed: bool | None,
+        key: Callable[..., Hashable] | None,
+        timeout: float | Unset | None,
+    ) -> Any: ...
+
+
 @overload
 def async_reduceable(
     reducer: AsyncReducer | None = None,
@@ -71,7 +92,7 @@ def async_reduceable(
 
 @overload
 def async_reduceable(  # type: ignore[overload-overlap]
-    reducer: AsyncReducer | None = None,
+    reducer: AsyncReducer | _DecoratesItself | None = None,
     *,
     typed: bool | None = None,
     key: Callable[..., Hashable] | None = None,
@@ -112,6 +133,11 @@ def async_reduceable(
     same key (see :meth:`WorkerPool.apply
     <async_reduce.workers.WorkerPool.apply>` for queueing and cancellation).
 
+    Other reducers (such as :class:`async_reduce.fleet.FleetReducer`) plug in
+    by defining ``__async_reduceable__(fn, *, typed, key, timeout)``, which
+    receives the arguments given here (``typed=None`` when not given) and
+    returns the decorated function.
+
     Args:
         reducer: the reducer to use (default: the module-level
             ``async_reduce``; with ``workers``, the pool's reducer).
@@ -148,6 +174,9 @@ def async_reduceable(
     if reducer is None:
         reducer = async_reduce
     if not isinstance(reducer, AsyncReducer):
+        plug_in = getattr(reducer, "__async_reduceable__", None)
+        if callable(plug_in) and workers is None:
+            return _plug_in(plug_in, typed, key, timeout)
         raise _not_a_reducer(reducer)
     typed = reducer.typed if typed is None else check_bool(typed, "typed")
     if key is not None and not callable(key):
@@ -181,7 +210,33 @@ def _not_a_reducer(reducer: Any) -> TypeError:
             f"{name} is not one (a blocking function can run on worker threads: "
             "@async_reduceable(workers=pool))"
         )
-    return TypeError(f"reducer must be an AsyncReducer, got {type(reducer).__name__}")
+    return TypeError(
+        "reducer must be an AsyncReducer or define __async_reduceable__,"
+        f" got {type(reducer).__name__}"
+    )
+
+
+def _plug_in(
+    plug_in: Callable[..., Any],
+    typed: bool | None,
+    key: Callable[..., Hashable] | None,
+    timeout: float | Unset | None,
+) -> Any:
+    """``async_reduceable(reducer)`` for a reducer that decorates by itself."""
+    if typed is not None:
+        check_bool(typed, "typed")
+    if key is not None and not callable(key):
+        raise TypeError(f"key must be callable, got {type(key).__name__}")
+    if timeout is not UNSET:
+        timeout = check_timeout(timeout)
+
+    def decorator(fn: Callable[P, Coroutine[Any, Any, R]]) -> ReducedFunction[P, R]:
+        decorated: ReducedFunction[P, R] = plug_in(
+            fn, typed=typed, key=key, timeout=timeout
+        )
+        return decorated
+
+    return decorator
 
 
 def _decorate(
