@@ -210,10 +210,7 @@ def _not_a_reducer(reducer: Any) -> TypeError:
             f"{name} is not one (a blocking function can run on worker threads: "
             "@async_reduceable(workers=pool))"
         )
-    return TypeError(
-        "reducer must be an AsyncReducer or define __async_reduceable__,"
-        f" got {type(reducer).__name__}"
-    )
+    return TypeError(f"reducer must be an AsyncReducer, got {type(reducer).__name__}")
 
 
 def _plug_in(
