@@ -5,12 +5,19 @@
     from async_reduce.pool import ConnectionPool
     from async_reduce.contrib.redis import RedisStrategy
 
+    async def get(redis, key):
+        return await redis.get(key)
+
     pool = ConnectionPool(RedisStrategy(host="127.0.0.1"), max_size=10)
     async with pool:
         async with pool.get_connection() as redis:
             await redis.set("greeting", "hello")
         # concurrent identical calls run once, on one connection:
-        value = await pool.run(lambda redis, key: redis.get(key), "greeting")
+        value = await pool.run(get, "greeting")
+
+The function passed to ``run`` is part of the key: pass the same function
+object each time (a ``lambda`` or a function defined inside the caller is a
+new object per call, so its calls never coalesce).
 
 See :class:`ConnectionPool` for the full contract.
 """

@@ -11,9 +11,9 @@ whatever the caller was handed in the same instant.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
-from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +31,23 @@ monotonic = time.monotonic
 get_running_loop = asyncio.get_running_loop
 get_ident = threading.get_ident
 
+# ``current_task_of(loop)``: the task running in ``loop``.  Before Python
+# 3.12, ``asyncio.current_task(loop)`` costs several times a lookup in the
+# dict it reads, which the pool's fast paths can afford once a call; the
+# lookup is checked against ``asyncio.current_task`` when a pool binds.
+_current_tasks = getattr(asyncio.tasks, "_current_tasks", None)
+current_task_of: Any = (
+    _current_tasks.get
+    if sys.version_info < (3, 12) and isinstance(_current_tasks, dict)
+    else asyncio.current_task
+)
+
+
+def _check_current_task_of(loop: asyncio.AbstractEventLoop) -> None:
+    global current_task_of
+    if current_task_of(loop) is not asyncio.current_task(loop):  # pragma: no cover
+        current_task_of = asyncio.current_task
+
 
 class Acquirer(Maintenance[C]):
     """The callers' side of the pool."""
@@ -40,17 +57,22 @@ class Acquirer(Maintenance[C]):
     def _bind(self) -> None:
         """Bind to the running loop on first use; refuse any other loop.
 
-        Every call first runs a cheap test: has the bound loop been closed, or
-        is the caller in another thread?  Only then does it run this full
-        check (asking asyncio for the running loop costs a ``getpid()``
-        system call, too slow for every call).  Another open loop in the
-        same thread is caught by asyncio itself as soon as the caller waits.
+        Every call first runs a cheap test: is the bound loop running in the
+        caller's thread (``self._running._thread_id == get_ident()``, which an
+        asyncio loop sets while it runs)?  Only when it is not does it run
+        this full check (asking asyncio for the running loop costs a
+        ``getpid()`` system call before Python 3.12, too slow for every call).
+        So a second loop in the same thread, or a loop in another thread, is
+        refused on every path, the fast ones included.  A loop that does not
+        keep ``_thread_id`` (not derived from ``asyncio.BaseEventLoop``) goes
+        through the full check on every call.
         """
         loop = get_running_loop()
         if self._loop is None:
             self._loop = loop
-            self._loop_closed = loop.is_closed
-            self._thread = get_ident()
+            _check_current_task_of(loop)
+            if getattr(loop, "_thread_id", None) == get_ident():
+                self._running = loop
             self._start_maintenance()
         elif self._loop is not loop:
             raise RuntimeError(
@@ -66,8 +88,7 @@ class Acquirer(Maintenance[C]):
             idle
             and self._plain
             and not self._waiters.count
-            and not self._loop_closed()
-            and self._thread == get_ident()
+            and self._running._thread_id == get_ident()
         ):
             entry = idle[-1]
             try:
@@ -77,6 +98,9 @@ class Acquirer(Maintenance[C]):
             if not broken:
                 idle.pop()
                 entry.state = LENT
+                entry.holder = task = current_task_of(self._loop)
+                entry.lease = None
+                entry.past.append(task)
                 self._acquired += 1
                 return entry
         return None
@@ -84,7 +108,7 @@ class Acquirer(Maintenance[C]):
     async def _acquire(self, timeout: float | None, site: str | None) -> Entry[C]:
         if self._closed:
             raise self._closed_error()
-        if self._loop_closed() or self._thread != get_ident():
+        if self._running._thread_id != get_ident():
             self._bind()
         idle = self._idle
         if idle and not self._waiters.count:
@@ -107,7 +131,7 @@ class Acquirer(Maintenance[C]):
         self, timeout: float | None, site: str | None, front: bool = False
     ) -> Entry[C]:
         """Acquire, waiting if need be; ``front``: a caller woken to retry."""
-        if self._loop_closed() or self._thread != get_ident():
+        if self._running._thread_id != get_ident():
             self._bind()
         loop = self._loop
         assert loop is not None
@@ -164,12 +188,19 @@ class Acquirer(Maintenance[C]):
             elif result.state == LENT:  # not reclaimed before we resumed
                 if self._borrow_timeout is None and self._hooks is None:
                     self._acquired += 1
+                    result.holder = task = current_task_of(loop)
+                    result.lease = None
+                    result.past.append(task)
                     return result  # type: ignore[no-any-return]
                 return self._lent_to_caller(result, started, site)
 
     def _lent_to_caller(
         self, entry: Entry[C], started: float, site: str | None
     ) -> Entry[C]:
+        """Record the lending of a taken ``entry`` to the calling task."""
+        entry.holder = task = current_task_of(self._loop)
+        entry.lease = None
+        entry.past.append(task)
         self._acquired += 1
         if self._borrow_timeout is not None:
             entry.site = site or acquisition_site()
@@ -204,28 +235,57 @@ class Acquirer(Maintenance[C]):
     async def _check(
         self, entry: Entry[C], deadline: float | None, started: float
     ) -> bool:
-        """Run ``check_connection`` on a lent entry; retire it unless it passes.
+        """Run ``check_connection`` on a taken entry; retire it unless it passes.
 
-        A check that raises counts as failed.  One interrupted by the caller's
-        cancellation or by the acquire deadline (then ``PoolTimeout``) leaves
-        the connection in an unknown state: it is closed.
+        The check runs in a task of its own, bounded by ``check_timeout`` and
+        by the acquire deadline, so that it can be abandoned.  A check that
+        raises or outlasts ``check_timeout`` counts as failed.  One
+        interrupted by the caller's cancellation or by the acquire deadline
+        (then ``PoolTimeout``) leaves the connection in an unknown state: it
+        is closed.  If :meth:`close` runs meanwhile, it cancels the check and
+        closes the connection, and the caller gets ``PoolClosed``.
         """
         check = self._strategy.check
+        loop = self._loop
         assert check is not None
+        assert loop is not None
+        task = loop.create_task(check(entry.conn))
+        self._checks[task] = entry
+        timeout = self._check_timeout
+        if deadline is not None:
+            left = deadline - monotonic()
+            timeout = left if timeout is None else min(timeout, left)
         try:
-            if deadline is None:
-                ok: bool | None = await check(entry.conn)
-            else:
-                ok = await self._check_until(entry, check(entry.conn), deadline)
-        except Exception as exc:
-            logger.debug("check_connection(%r) raised %r", entry.conn, exc)
-            ok = False
+            done, _ = await asyncio.wait((task,), timeout=timeout)
         except BaseException:
-            if entry.state == LENT:
-                self._retire(entry, "broken")
+            self._checks.pop(task, None)
+            self._abandon_check(entry, task)
             raise
-        if ok is None:
-            raise self._timeout_error(started)
+        self._checks.pop(task, None)
+        if self._closed:  # close() ran during the check: it wins
+            self._abandon_check(entry, task)
+            raise self._closed_error()
+        if not done:
+            self._abandon_check(entry, task)
+            if deadline is not None and monotonic() >= deadline:
+                raise self._timeout_error(started)
+            logger.debug(
+                "check_connection(%r) took longer than check_timeout=%gs",
+                entry.conn,
+                self._check_timeout,
+            )
+            return False
+        ok = False
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is None:
+                ok = bool(task.result())
+            elif isinstance(exc, Exception):
+                logger.debug("check_connection(%r) raised %r", entry.conn, exc)
+            else:
+                if entry.state == LENT:
+                    self._retire(entry, "broken")
+                raise exc
         if entry.state != LENT:  # reclaimed (borrow_timeout) during the check
             return False
         if ok:
@@ -234,31 +294,16 @@ class Acquirer(Maintenance[C]):
         self._retire(entry, "broken")
         return False
 
-    async def _check_until(
-        self, entry: Entry[C], check: Coroutine[Any, Any, bool], deadline: float
-    ) -> bool | None:
-        """``await check`` until ``deadline``; ``None`` if it did not finish.
-
-        The check runs in a task of its own so that it can be abandoned at
-        the deadline or on cancellation; the connection is then retired, and
-        closed once the abandoned check has ended.
-        """
-        assert self._loop is not None
-        task = self._loop.create_task(check)
-        try:
-            done, _ = await asyncio.wait((task,), timeout=deadline - monotonic())
-        except BaseException:
-            self._abandon_check(entry, task)
-            raise
-        if not done:
-            self._abandon_check(entry, task)
-            return None
-        return task.result()
-
     def _abandon_check(self, entry: Entry[C], task: asyncio.Task[bool]) -> None:
-        self._abandon_task(task)
+        """Give up on a check; close its connection once the check has ended."""
+        if task.done():
+            task.cancelled() or task.exception()  # retrieved, never logged
+        else:
+            self._abandon_task(task)
         if entry.state == LENT:
-            self._retire(entry, "broken", after=task)
+            self._retire(
+                entry, "broken" if not self._closed else "pool_closed", after=task
+            )
 
     async def _join_attempt(self, deadline: float | None, started: float) -> None:
         """Share the pool's throttled connection attempt (during an outage)."""
@@ -285,12 +330,33 @@ class Acquirer(Maintenance[C]):
             # still need one, wake them to join the next.
             self._kick()
 
-    async def _release_entry(self, entry: Entry[C]) -> None:
-        if entry.state != LENT:
-            return  # reclaimed after borrow_timeout: the slot is already free
+    async def _release_entry(self, entry: Entry[C], holder: object) -> None:
+        """End ``holder``'s lending of ``entry``, if it still holds it."""
+        if entry.state != LENT or entry.holder is not holder:
+            return  # reclaimed after borrow_timeout, or released already
+        entry.holder = entry.lease = None
         task = self._checkin(entry)
         if task is not None:
             await asyncio.shield(task)
+
+    def _refuse_release(self, entry: Entry[C], task: object) -> None:
+        """Raise ``ValueError`` unless ``task`` may end the current lending.
+
+        Called when ``task`` is not the holder.  A connection on its way to a
+        waiter has no holder yet: nobody may release it.  A holder task that
+        has finished passed the connection on (for example as its result):
+        anyone may release it.  Otherwise a task among the recent past holders
+        already ended its own lending, and its release would end another
+        caller's; any other task is taken to release on the holder's behalf
+        (a connection handed from task to task).
+        """
+        holder = entry.holder
+        if holder is None or (task in entry.past and not holder.done()):
+            raise ValueError(
+                f"release(): {entry.conn!r} was already released and is now "
+                "lent to another caller; each acquire() is ended by exactly "
+                "one release() (get_connection() releases by itself)"
+            )
 
 
 class Lease(Generic[C]):
@@ -300,7 +366,8 @@ class Lease(Generic[C]):
     features, no hooks, pool open and not bursting: the pool's ``_plain``):
     taking an idle connection, waiting in line without a timeout, giving a
     connection back or straight to the first waiter.  Everything else goes
-    through the pool's general methods.
+    through the pool's general methods.  The lending is the context's own
+    (``entry.lease is self``): leaving the block ends it and nothing else.
     """
 
     __slots__ = ("_entry", "_pool", "_timeout")
@@ -314,7 +381,7 @@ class Lease(Generic[C]):
         if self._entry is not None:
             raise RuntimeError("this get_connection() context is already in use")
         pool = self._pool
-        if pool._plain and not pool._loop_closed() and pool._thread == get_ident():
+        if pool._plain and pool._running._thread_id == get_ident():
             waiters = pool._waiters
             if waiters.count:
                 # Others wait already: straight to the back of the line.  The
@@ -336,12 +403,17 @@ class Lease(Generic[C]):
                         raise
                     if result is not RETRY and result.state == LENT:
                         pool._acquired += 1
+                        result.holder = task = current_task_of(pool._loop)
+                        result.lease = self
+                        result.past.append(task)
                         self._entry = result
                         return result.conn  # type: ignore[no-any-return]
                     front = result is RETRY
                     if front:
                         pool._joining -= 1
-                entry = self._entry = await pool._acquire_slow(timeout, None, front)
+                entry = await pool._acquire_slow(timeout, None, front)
+                entry.lease = self
+                self._entry = entry
                 return entry.conn
             idle = pool._idle
             if idle:
@@ -353,10 +425,15 @@ class Lease(Generic[C]):
                 if not broken:
                     idle.pop()
                     entry.state = LENT
+                    entry.holder = task = current_task_of(pool._loop)
+                    entry.lease = self
+                    entry.past.append(task)
                     pool._acquired += 1
                     self._entry = entry
                     return entry.conn
-        entry = self._entry = await pool._acquire(self._timeout, None)
+        entry = await pool._acquire(self._timeout, None)
+        entry.lease = self
+        self._entry = entry
         return entry.conn
 
     async def __aexit__(
@@ -369,8 +446,13 @@ class Lease(Generic[C]):
         if entry is None:
             return
         self._entry = None
-        if entry.state != LENT:
-            return  # reclaimed after borrow_timeout: the slot is already free
+        if entry.lease is not self or entry.state != LENT:
+            if entry.lease is self or exc is not None:
+                return  # reclaimed after borrow_timeout: the slot is already free
+            raise ValueError(
+                f"{entry.conn!r} was released with release() inside its "
+                "get_connection() block; the block releases it by itself"
+            )
         pool = self._pool
         if pool._plain:
             waiters = pool._waiters
@@ -381,8 +463,10 @@ class Lease(Generic[C]):
             if not pool._is_broken(entry.conn):
                 waiter = waiters.pop()
                 if waiter is not None:
+                    entry.holder = entry.lease = None
                     waiter.set_result(entry)  # straight to the first in line
                     return
+        entry.holder = entry.lease = None
         task = pool._checkin(entry)
         if task is not None:
             await asyncio.shield(task)

@@ -3,11 +3,46 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from .._validate import check_timeout
 
-__all__ = ["check_backoff", "check_check_after", "check_sizes", "check_timeout"]
+__all__ = [
+    "DEFAULT_CHECK_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_CONNECTING",
+    "Settings",
+    "check_backoff",
+    "check_check_after",
+    "check_max_connecting",
+    "check_sizes",
+    "check_timeout",
+]
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CHECK_TIMEOUT = 5.0
+DEFAULT_MAX_CONNECTING = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The constructor's validated arguments, as the pool's layers read them.
+
+    The size limits here are the initial ones; ``resize()`` and the
+    ``max_size``/``burst_limit`` setters change the pool's live copies.
+    """
+
+    sizes: tuple[int, int | None, int]
+    acquire_timeout: float | None
+    max_lifetime: float | None
+    idle_timeout: float | None
+    borrow_timeout: float | None
+    check_after: float
+    check_timeout: float | None
+    connect_timeout: float | None
+    max_connecting: int
+    reconnect_backoff: tuple[float, float]
 
 
 def _check_int(value: Any, name: str) -> int:
@@ -26,9 +61,11 @@ def check_sizes(
     if burst_limit is not None:
         burst_limit = _check_int(burst_limit, "burst_limit")
         if burst_limit < max_size:
+            # The first words are asyncio-connection-pool's message, which
+            # its users' tests match.
             raise ValueError(
-                f"burst_limit must be >= max_size ({max_size}) or None, "
-                f"got {burst_limit}"
+                "burst_limit must be greater than or equal to max_size "
+                f"(or None), got burst_limit={burst_limit}, max_size={max_size}"
             )
     min_size = _check_int(min_size, "min_size")
     if not 0 <= min_size <= max_size:
@@ -70,3 +107,11 @@ def check_backoff(value: Any) -> tuple[float, float]:
             f"0 < initial <= maximum, got {value!r}"
         )
     return initial, maximum
+
+
+def check_max_connecting(value: Any) -> int:
+    """``max_connecting`` is an int >= 1."""
+    number = _check_int(value, "max_connecting")
+    if number < 1:
+        raise ValueError(f"max_connecting must be >= 1, got {number}")
+    return number

@@ -6,9 +6,18 @@ import contextlib
 import inspect
 import os
 import sys
-from typing import Generic, TypeVar
+from collections import deque
+from typing import Any, Generic, TypeVar
 
-__all__ = ["IDLE", "LENT", "RETIRED", "UNKNOWN_SITE", "Entry", "acquisition_site"]
+__all__ = [
+    "IDLE",
+    "LENT",
+    "PAST_HOLDERS",
+    "RETIRED",
+    "UNKNOWN_SITE",
+    "Entry",
+    "acquisition_site",
+]
 
 C = TypeVar("C")
 
@@ -16,13 +25,26 @@ IDLE = 0
 LENT = 1
 RETIRED = 2
 
+# How many past holders of a connection are remembered: a task that released
+# a connection can be told apart from its new holders for this many lendings.
+PAST_HOLDERS = 8
+
 
 class Entry(Generic[C]):
-    """One connection and its timestamps (``time.monotonic`` seconds).
+    """One connection, its timestamps and who holds it.
 
-    ``last_used`` is when it was last returned (or opened); ``expires_at`` is
-    its jittered end of life; ``borrowed_at`` and ``site`` say when and where
-    its current borrower got it.
+    Timestamps are ``time.monotonic`` seconds: ``last_used`` is when it was
+    last returned (or opened); ``expires_at`` is its jittered end of life;
+    ``borrowed_at`` and ``site`` say when and where its current borrower got
+    it.
+
+    A lending is identified by who holds it, not by the connection object:
+    ``holder`` is the task the connection is lent to (``None`` while it is
+    idle or on its way to a waiter), ``lease`` the ``get_connection()``
+    context that holds it, if any.  ``past`` remembers the tasks of the last
+    few lendings (the current one included), so that a task releasing a
+    connection a second time, after it went to another caller, is recognised
+    (see ``release``).
     """
 
     __slots__ = (
@@ -30,7 +52,10 @@ class Entry(Generic[C]):
         "conn",
         "created_at",
         "expires_at",
+        "holder",
         "last_used",
+        "lease",
+        "past",
         "site",
         "state",
     )
@@ -43,6 +68,9 @@ class Entry(Generic[C]):
         self.last_used = created_at
         self.borrowed_at = created_at
         self.site = ""
+        self.holder: Any = None
+        self.lease: object = None
+        self.past: deque[object] = deque(maxlen=PAST_HOLDERS)
 
 
 UNKNOWN_SITE = "<unknown>"

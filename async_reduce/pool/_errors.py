@@ -38,22 +38,32 @@ class PoolTimeout(PoolError, *_TimeoutBase):  # type: ignore[misc]
         size: connections open or being opened.
         in_use: connections lent out.
         waiting: other callers still waiting.
+        creating: connections being opened (counted in ``size``), so that a
+            creation that hangs shows as such.
 
     .. versionadded:: 2.0
     """
 
-    def __init__(self, waited: float, size: int, in_use: int, waiting: int) -> None:
+    def __init__(
+        self, waited: float, size: int, in_use: int, waiting: int, creating: int = 0
+    ) -> None:
         super().__init__(
-            f"no connection available after {waited:.3f}s "
-            f"(size={size}, in_use={in_use}, waiting={waiting})"
+            f"no connection available after {waited:.3f}s (size={size}, "
+            f"in_use={in_use}, waiting={waiting}, creating={creating})"
         )
         self.waited = waited
         self.size = size
         self.in_use = in_use
         self.waiting = waiting
+        self.creating = creating
 
-    def __reduce__(self) -> tuple[type[PoolTimeout], tuple[float, int, int, int]]:
-        return (type(self), (self.waited, self.size, self.in_use, self.waiting))
+    def __reduce__(
+        self,
+    ) -> tuple[type[PoolTimeout], tuple[float, int, int, int, int]]:
+        return (
+            type(self),
+            (self.waited, self.size, self.in_use, self.waiting, self.creating),
+        )
 
 
 class PoolClosed(PoolError):

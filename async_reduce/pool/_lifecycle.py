@@ -28,16 +28,26 @@ monotonic = time.monotonic
 
 
 class _Reservation:
-    """A slot reserved for a connection being opened, until it is settled."""
+    """A slot reserved for a connection being opened, until it is settled.
 
-    __slots__ = ("outcome", "pending", "pool")
+    ``for_waiters``: opened for whoever waits in line, so dropped if nobody
+    needs it any more when its turn to connect comes (see ``max_connecting``).
+    ``timed_out`` is set when ``connect_timeout`` cancelled the attempt.
+    """
+
+    __slots__ = ("for_waiters", "outcome", "pending", "pool", "timed_out")
 
     def __init__(
-        self, pool: Lifecycle[Any], outcome: asyncio.Future[None] | None
+        self,
+        pool: Lifecycle[Any],
+        outcome: asyncio.Future[None] | None,
+        for_waiters: bool,
     ) -> None:
         self.pool = pool
         self.outcome = outcome
+        self.for_waiters = for_waiters
         self.pending = True
+        self.timed_out = False
 
     def task_done(self, task: asyncio.Task[Any]) -> None:
         """The opening task ended: free the slot if nothing else did.
@@ -52,6 +62,11 @@ class _Reservation:
             if self.outcome is not None and not self.outcome.done():
                 self.outcome.set_exception(pool._closed_error())
             pool._kick()
+
+    def expire(self, task: asyncio.Task[Any]) -> None:
+        """``connect_timeout`` passed: cancel the attempt."""
+        self.timed_out = True
+        task.cancel()
 
 
 class Lifecycle(PoolState[C]):
@@ -68,6 +83,7 @@ class Lifecycle(PoolState[C]):
                 self._retire(entry, "broken")
             else:
                 entry.state = LENT
+                entry.holder = entry.lease = None  # lent, but to nobody yet
                 entry.borrowed_at = now
                 return entry
         return None
@@ -78,6 +94,7 @@ class Lifecycle(PoolState[C]):
             waiter = self._waiters.pop()
             if waiter is not None:
                 entry.borrowed_at = now
+                entry.holder = entry.lease = None  # the waiter claims it
                 waiter.set_result(entry)
                 return None
         if self._size > self._max_size:
@@ -149,22 +166,28 @@ class Lifecycle(PoolState[C]):
         """Open connections for waiters nobody is opening one for yet.
 
         During an outage no attempt starts here: waiters are woken instead to
-        join the pool's single throttled attempt.
+        join the pool's single throttled attempt.  The need is recomputed
+        before each opening, since with eager tasks an opening may complete
+        (and serve a waiter) before ``_start_creation`` returns.
         """
         if self._closed:
             return
         waiters = self._waiters
-        wanted = min(
-            waiters.count - self._creating - self._joining,
-            self._limit - self._size,
-        )
-        if wanted <= 0:
-            return
         if self._backoff.active:
-            self._wake_to_retry(wanted)
-        else:
-            for _ in range(wanted):
-                self._start_creation(None)
+            wanted = min(
+                waiters.count - self._creating - self._joining,
+                self._limit - self._size,
+            )
+            if wanted > 0:
+                self._wake_to_retry(wanted)
+            return
+        while (
+            waiters.count > self._creating + self._joining
+            and self._size < self._limit
+            and not self._closed
+            and not self._backoff.active
+        ):
+            self._start_creation(None, for_waiters=True)
 
     def _wake_to_retry(self, count: int) -> None:
         """Wake up to ``count`` callers in line to start their acquire over."""
@@ -178,12 +201,14 @@ class Lifecycle(PoolState[C]):
 
     # -- opening connections -------------------------------------------------
 
-    def _start_creation(self, outcome: asyncio.Future[None] | None) -> None:
+    def _start_creation(
+        self, outcome: asyncio.Future[None] | None, *, for_waiters: bool = False
+    ) -> None:
         """Reserve a slot and open a connection for it in a pool task."""
         self._creating += 1
         self._size += 1
         self._refresh_plain()
-        reservation = _Reservation(self, outcome)
+        reservation = _Reservation(self, outcome, for_waiters)
         task = self._spawn(self._create(reservation))
         self._creations.add(task)
         task.add_done_callback(reservation.task_done)
@@ -195,30 +220,145 @@ class Lifecycle(PoolState[C]):
         self._size -= 1
         self._refresh_plain()
 
+    # -- at most max_connecting attempts at once ------------------------------
+
+    def _take_turn(self) -> asyncio.Future[None] | None:
+        """A turn to call ``create_connection``: ``None`` if it is ours now,
+        else a future resolved when it is (the count is then already ours)."""
+        if self._connecting < self._max_connecting and not self._turns:
+            self._connecting += 1
+            return None
+        assert self._loop is not None
+        turn: asyncio.Future[None] = self._loop.create_future()
+        self._turns.append(turn)
+        return turn
+
+    def _pass_turn(self) -> None:
+        """An attempt ended: give its turn to the next one in line, if any."""
+        turns = self._turns
+        while turns:
+            turn = turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._connecting -= 1
+
+    def _leave_turn(self, turn: asyncio.Future[None]) -> None:
+        """A queued attempt was cancelled: give back a turn it was given."""
+        if turn.done() and not turn.cancelled():
+            self._pass_turn()
+        else:
+            turn.cancel()
+
+    def _still_needed(self, reservation: _Reservation) -> bool:
+        """Whether a reservation that waited for its turn should connect."""
+        if self._closed:
+            return False
+        if not reservation.for_waiters:
+            return True
+        # During an outage, waiters join the single throttled attempt.
+        return (
+            not self._backoff.active
+            and self._waiters.count + self._joining >= self._connecting
+        )
+
     async def _create(self, reservation: _Reservation) -> None:
         """Open one connection; its slot is already reserved.
 
-        The connection goes to the first waiter, else to the idle set.  A
-        failure goes to the reservation's ``outcome`` when there is one, else
-        to the first waiter.  Only :meth:`close` cancels this task (possibly
-        before it even starts: then ``_Reservation.task_done`` frees the slot).
+        Waits for a turn among ``max_connecting`` attempts first.  The
+        connection goes to the first waiter, else to the idle set.  A
+        failure (an exception, ``connect_timeout``, a connection reported
+        closed at once, or one the pool already holds) goes to the
+        reservation's ``outcome`` when there is one, else to the first
+        waiter.  Only :meth:`close` and ``connect_timeout`` cancel this task
+        (possibly before it even starts: then ``_Reservation.task_done``
+        frees the slot).
         """
+        turn = self._take_turn()
+        if turn is not None:
+            try:
+                await turn
+            except BaseException:
+                self._leave_turn(turn)
+                raise
+        try:
+            if not self._still_needed(reservation):
+                self._give_up_reservation(reservation)
+                self._kick()
+                return
+            await self._connect(reservation)
+        finally:
+            self._pass_turn()
+
+    async def _connect(self, reservation: _Reservation) -> None:
+        """The attempt itself, bounded by ``connect_timeout``."""
+        loop = self._loop
+        assert loop is not None
         outcome = reservation.outcome
         started = monotonic()
+        task = asyncio.current_task()
+        timer = None
+        if self._connect_timeout is not None and task is not None:
+            timer = loop.call_later(self._connect_timeout, reservation.expire, task)
+        error: Exception | None
+        deliver = True
         try:
             conn = await self._strategy.create()
+        except asyncio.CancelledError:
+            if not reservation.timed_out or self._closed:
+                raise
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None:  # Python 3.11+
+                uncancel()
+            error = TimeoutError(
+                f"{self._strategy.create_name} did not finish within "
+                f"connect_timeout={self._connect_timeout:g}s"
+            )
         except Exception as exc:
-            self._give_up_reservation(reservation)
-            self._create_failed(exc, started, deliver=outcome is None)
-            if outcome is not None and not outcome.done():
-                outcome.set_exception(exc)
-            self._kick()
-            return
-        reservation.pending = False
-        self._creating -= 1
-        self._connection_opened(conn, started)
+            error = exc
+        else:
+            error, deliver = self._refusal(conn)
+            if error is None:
+                reservation.pending = False
+                self._creating -= 1
+                self._connection_opened(conn, started)
+                if outcome is not None and not outcome.done():
+                    outcome.set_result(None)
+                return
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self._give_up_reservation(reservation)
+        self._create_failed(error, started, deliver=deliver and outcome is None)
         if outcome is not None and not outcome.done():
-            outcome.set_result(None)
+            outcome.set_exception(error)
+        self._kick()
+
+    def _refusal(self, conn: C) -> tuple[Exception | None, bool]:
+        """Why a connection fresh from ``create_connection`` cannot be used.
+
+        Returns the error, and whether it goes to the first waiter.  One the
+        pool already holds (lent out or idle: the strategy returned it twice)
+        is a bug of the strategy, reported to the waiter and left alone.  One
+        already reported closed is closed and counts as a failed attempt;
+        the waiters keep waiting for the next one (throttled, as in an
+        outage), which raises if it fails too.
+        """
+        known = self._entries.get(id(conn))
+        if known is not None and known.conn is conn and known.state != RETIRED:
+            where = "lent out" if known.state == LENT else "idle"
+            return RuntimeError(
+                f"{self._strategy.create_name} returned {conn!r}, which this "
+                f"pool already holds ({where}); a strategy must return a new "
+                "connection each time"
+            ), True
+        if self._is_broken(conn):
+            self._spawn(self._close_connection(conn, "broken", None))
+            return ConnectionError(
+                f"{self._strategy.create_name} returned {conn!r}, which its "
+                "connection_is_closed() reports closed"
+            ), False
+        return None, False
 
     def _connection_opened(self, conn: C, started: float) -> None:
         now = monotonic()
@@ -242,6 +382,7 @@ class Lifecycle(PoolState[C]):
         self._poke(now + SWEEP_INTERVAL)  # one more connection to look after
 
     def _create_failed(self, exc: Exception, started: float, *, deliver: bool) -> None:
+        """Count a failed attempt, start or continue the outage, report it."""
         now = monotonic()
         self._create_failures += 1
         first = not self._backoff.active
@@ -307,6 +448,11 @@ class Lifecycle(PoolState[C]):
             resolve(future)
         for task in self._creations:
             task.cancel()
+        for check, entry in list(self._checks.items()):
+            # Checkouts inside their health check end with PoolClosed.
+            self._abandon_task(check)
+            if entry.state == LENT:
+                self._retire(entry, "pool_closed", after=check)
         if self._maintenance is not None:
             self._maintenance.cancel()
         while self._idle:

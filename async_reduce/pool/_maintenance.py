@@ -106,10 +106,10 @@ class Maintenance(Lifecycle[C]):
             self._retire(entry, reason)
         if self._size:
             next_at = min(next_at, now + SWEEP_INTERVAL)
-        deficit = self._min_size - self._size
-        if deficit > 0 and not self._closed:
+        if self._size < self._min_size and not self._closed:
             if not self._backoff.active:
-                for _ in range(deficit):
+                # Recomputed each time: an eager task may open it at once.
+                while self._size < self._min_size and not self._closed:
                     self._start_creation(None)
             elif self._replenisher is None:
                 self._replenisher = self._spawn(self._replenish())

@@ -10,8 +10,18 @@ from typing import Any, Generic, TypeVar
 
 from .._location import function_location
 from .._reducer import AsyncReducer
-from ._acquire import Acquirer, Lease
-from ._config import check_backoff, check_check_after, check_sizes, check_timeout
+from ._acquire import Acquirer, Lease, current_task_of
+from ._config import (
+    DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_CONNECTING,
+    Settings,
+    check_backoff,
+    check_check_after,
+    check_max_connecting,
+    check_sizes,
+)
+from ._config import check_timeout as _timeout
 from ._entry import IDLE, LENT, UNKNOWN_SITE, acquisition_site
 from ._stats import PoolStatistics
 from ._strategy import ConnectionStrategy, LegacyConnectionStrategy, StrategyCalls
@@ -47,14 +57,28 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       limit close when returned.)  Connections are opened in pool tasks for
       waiters; a waiter takes whichever connection comes first, returned or
       new, and one opened for a caller that gave up is kept.
+    * **One holder per lending.** Each lending is recorded with the task it
+      went to (and the ``get_connection()`` context, if any); a release ends
+      that lending and no other.  A second ``release()`` of a connection that
+      went on to another caller raises ``ValueError`` and changes nothing
+      (see :meth:`release`).
     * **Health.** A connection for which ``connection_is_closed`` is true is
-      closed and never handed out.  ``check_connection`` runs at checkout
-      only after the connection sat idle longer than ``check_after``.
+      closed and never handed out, fresh ones included.  ``check_connection``
+      runs at checkout only after the connection sat idle longer than
+      ``check_after``, for at most ``check_timeout`` (longer counts as failed).
       ``max_lifetime`` (shortened by a random 0-5% per connection) and
       ``idle_timeout`` retire connections; ``min_size`` are kept open, and
       idle ones reported closed are replaced within about a second.
       Background work runs in one task per pool (only when one of these
       features is on), started on first use and stopped by :meth:`close`.
+    * **Opening.** At most ``max_connecting`` ``create_connection`` calls
+      run at once, however many callers wait (they take connections as they
+      are opened or returned), and each is cancelled after
+      ``connect_timeout``, which then counts as a failed attempt: a hung
+      backend never holds a slot for good.  ``statistics().creating`` and
+      :class:`PoolTimeout` show the connections being opened.  A
+      ``create_connection`` that returns a connection the pool already holds
+      fails the caller with a ``RuntimeError`` naming the strategy.
     * **Outages.** A failing ``create_connection`` raises its error in the
       caller first in line and frees the slot.  From then on at most one
       attempt at a time is in flight, run through the pool's reducer under a
@@ -62,7 +86,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       outcome (they all get the error), with capped exponential backoff
       (``reconnect_backoff``, jittered) between attempts.  Callers queued
       behind a full pool keep waiting for returned connections.  The first
-      success ends the outage; :meth:`statistics` shows ``outage``.
+      success ends the outage; :meth:`statistics` shows ``outage``.  A fresh
+      connection reported closed counts as a failed attempt too, but its
+      caller keeps waiting for the next attempt.
     * **Coalesced calls.** :meth:`run` runs concurrent identical calls once,
       on one connection, through the same reducer.
     * **Events.** Opening, failing, lending (with the wait), timing out,
@@ -74,8 +100,12 @@ class ConnectionPool(Acquirer[C], Generic[C]):
       after a connection was handed to it, never loses a connection or a
       slot: a connection handed to a cancelled caller goes to the next one.
     * **Event loop.** The pool binds to the running loop on first use, so it
-      can be built anywhere; using it from another loop raises
-      ``RuntimeError``.  It is not thread-safe.
+      can be built anywhere; using it from another loop (a second loop in the
+      same thread included, while the first is still open) raises
+      ``RuntimeError`` on every path.  It is not thread-safe.
+    * **Eager tasks.** With ``asyncio.eager_task_factory`` (Python 3.12+)
+      the limits hold as well: the need for a new connection is recomputed
+      before each one is opened.
 
     Args:
         strategy: opens, tests and closes connections.
@@ -96,6 +126,18 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         check_after: seconds of idleness after which checkout runs the
             strategy's ``check_connection``; ``0`` checks every time, ``None``
             never.
+        check_timeout: seconds a ``check_connection`` may take (default 5);
+            a slower one counts as failed and its connection is closed.
+            ``None``: no limit (a hung check then holds its caller).
+        connect_timeout: seconds a ``create_connection`` may take (default
+            10); a slower one is cancelled, its slot freed, and it counts as
+            a failed attempt (the caller waiting for it gets a
+            ``TimeoutError``).  ``None``: no limit (a hung backend then holds
+            the slot until it answers).
+        max_connecting: ``create_connection`` calls in flight at most
+            (default 2, as in the MongoDB drivers' pool specification), so
+            that a crowd of callers on a cold pool or after a restart does
+            not open a storm of connections at once.
         reconnect_backoff: ``(initial, maximum)`` seconds between attempts
             during an outage.
         reducer: the :class:`~async_reduce.AsyncReducer` used by :meth:`run`
@@ -107,8 +149,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
     Raises:
         TypeError: a wrong type of argument, or a strategy missing a method.
         ValueError: ``max_size < 1``, ``burst_limit < max_size``,
-            ``min_size`` outside ``0..max_size``, a timeout that is not a
-            positive number of seconds, or a bad ``reconnect_backoff``.
+            ``min_size`` outside ``0..max_size``, ``max_connecting < 1``, a
+            timeout that is not a positive number of seconds, or a bad
+            ``reconnect_backoff``.
 
     .. versionadded:: 2.0
     """
@@ -125,25 +168,33 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         idle_timeout: float | None = None,
         borrow_timeout: float | None = None,
         check_after: float | None = 0.5,
+        check_timeout: float | None = DEFAULT_CHECK_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        max_connecting: int = DEFAULT_MAX_CONNECTING,
         reconnect_backoff: tuple[float, float] = (0.05, 5.0),
         reducer: AsyncReducer | None = None,
         hooks: Any = None,
     ) -> None:
         calls = StrategyCalls(strategy)
-        sizes = check_sizes(max_size, burst_limit, min_size)
-        self._acquire_timeout = check_timeout(acquire_timeout, "acquire_timeout")
-        lifetime = check_timeout(max_lifetime, "max_lifetime")
-        idle = check_timeout(idle_timeout, "idle_timeout")
-        borrow = check_timeout(borrow_timeout, "borrow_timeout")
-        after = check_check_after(check_after)
-        backoff = check_backoff(reconnect_backoff)
+        settings = Settings(
+            sizes=check_sizes(max_size, burst_limit, min_size),
+            acquire_timeout=_timeout(acquire_timeout, "acquire_timeout"),
+            max_lifetime=_timeout(max_lifetime, "max_lifetime"),
+            idle_timeout=_timeout(idle_timeout, "idle_timeout"),
+            borrow_timeout=_timeout(borrow_timeout, "borrow_timeout"),
+            check_after=check_check_after(check_after),
+            check_timeout=_timeout(check_timeout, "check_timeout"),
+            connect_timeout=_timeout(connect_timeout, "connect_timeout"),
+            max_connecting=check_max_connecting(max_connecting),
+            reconnect_backoff=check_backoff(reconnect_backoff),
+        )
         if reducer is None:
             reducer = AsyncReducer(hooks=hooks)
         elif hooks is not None:
             raise TypeError(
                 "pass hooks= or reducer=, not both (the pool reports to reducer.hooks)"
             )
-        self._init_state(calls, reducer, sizes, lifetime, idle, borrow, after, backoff)
+        self._init_state(calls, reducer, settings)
 
     # -- public API ----------------------------------------------------------
 
@@ -167,7 +218,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         in the same instant.
         """
         if timeout is not None:
-            timeout = check_timeout(timeout)
+            timeout = _timeout(timeout)
         entry = self._take_plain()
         if entry is None:
             if self._plain and self._waiters.count:  # to the back of the line
@@ -187,9 +238,23 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         close, which continues if the caller is cancelled.  Releasing a
         connection that was reclaimed after ``borrow_timeout`` does nothing.
 
+        A release ends the lending it belongs to, never another one: the
+        pool records which task each lending went to.  Releasing from that
+        task is the normal case.  Releasing from a task that held the
+        connection before (among its last 8 lendings), after it went to
+        another caller that is still running, raises ``ValueError`` and
+        changes nothing, as does releasing a connection still on its way to
+        a waiter.  Any other task may release on the holder's behalf (a
+        connection handed from task to task), and anyone may release a
+        connection whose holder task has finished (for example one that
+        acquired it and returned it as its result).  Releasing inside a
+        ``get_connection()`` block ends that block's lending; the block then
+        raises ``ValueError`` when it exits (unless it is already raising).
+
         Raises:
             ValueError: ``conn`` is not lent out by this pool (for example it
-                was already released).
+                was already released), or this release would end another
+                caller's lending.
         """
         entry = self._entries.get(id(conn))
         if entry is None or entry.conn is not conn or entry.state != LENT:
@@ -200,6 +265,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 f"release(): {conn!r} is not lent out by this pool "
                 "(already released, or from another pool)"
             )
+        task = current_task_of(self._loop)
+        if entry.holder is not task:
+            self._refuse_release(entry, task)
+        entry.holder = entry.lease = None
         if self._plain:
             waiters = self._waiters
             if not waiters.count:
@@ -211,7 +280,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 if waiter is not None:
                     waiter.set_result(entry)  # straight to the first in line
                     return
-        await self._release_entry(entry)
+        closing = self._checkin(entry)
+        if closing is not None:
+            await asyncio.shield(closing)
 
     def get_connection(self, timeout: float | None = None) -> Lease[C]:
         """``async with pool.get_connection() as conn:`` borrows ``conn``.
@@ -227,7 +298,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 ``acquire_timeout``.
         """
         if timeout is not None:
-            timeout = check_timeout(timeout)
+            timeout = _timeout(timeout)
         return Lease(self, timeout)
 
     async def run(
@@ -241,7 +312,11 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         Concurrent calls with the same ``fn`` and arguments (compared by
         equality and type), or with the same ``ident``, run once through the
         pool's reducer, on one connection, and all get its result or its
-        exception.  Calls on different pools never coalesce.  The shared call
+        exception.  The function's identity is part of the key: define
+        ``fn`` once (at module level, or once per pool) and pass that object;
+        a ``lambda`` or a function defined inside the caller is a new object
+        on every call, so such calls never coalesce (pass ``ident=`` to name
+        the call instead).  Calls on different pools never coalesce.  The shared call
         acquires with the pool's ``acquire_timeout``.  A caller that is
         cancelled leaves the others unaffected; when the last one leaves, the
         shared call is cancelled and its connection returned.
@@ -278,10 +353,11 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], site: str | None
     ) -> R:
         entry = await self._acquire(None, site)
+        holder = entry.holder
         try:
             return await fn(entry.conn, *args)
         finally:
-            await self._release_entry(entry)
+            await self._release_entry(entry, holder)
 
     async def start(self) -> None:
         """Bind to the running loop and open ``min_size`` connections.
@@ -296,11 +372,13 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         self._bind()
         loop = self._loop
         assert loop is not None
-        outcomes = [loop.create_future() for _ in range(self._min_size - self._size)]
+        outcomes: list[asyncio.Future[None]] = []
+        # Recomputed each time: an eager task may open it at once.
+        while self._size < self._min_size and not self._closed:
+            outcomes.append(loop.create_future())
+            self._start_creation(outcomes[-1])
         if not outcomes:
             return
-        for outcome in outcomes:
-            self._start_creation(outcome)
         try:
             await asyncio.wait(outcomes)
         finally:
@@ -316,7 +394,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
 
         Waiters get :class:`PoolClosed`, idle connections are closed now,
         connections being opened are cancelled, and lent ones are closed when
-        they are returned.  Returns when the pool's own closing work is done;
+        they are returned.  A checkout still inside its health check ends
+        with :class:`PoolClosed`: its check is cancelled and its connection
+        closed.  Returns when the pool's own closing work is done;
         if the caller is cancelled meanwhile, that work still completes.
         Idempotent.  Later acquires raise ``PoolClosed``.
         """

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
 from .._events import (
@@ -22,12 +22,13 @@ from .._events import (
 from .._hookerrors import report_hook_error
 from .._reducer import AsyncReducer
 from ._backoff import Backoff
+from ._config import Settings
 from ._entry import Entry
 from ._errors import PoolClosed, PoolTimeout
 from ._strategy import StrategyCalls
 from ._waiters import WaitQueue
 
-__all__ = ["SWEEP_INTERVAL", "PoolState", "logger", "resolve"]
+__all__ = ["NOT_RUNNING", "SWEEP_INTERVAL", "PoolState", "logger", "resolve"]
 
 logger = logging.getLogger("async_reduce.pool")
 
@@ -47,8 +48,13 @@ def resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _true() -> bool:
-    return True
+class _NotRunning:
+    """Stands in for the bound loop where its thread cannot be read."""
+
+    _thread_id = None
+
+
+NOT_RUNNING = _NotRunning()
 
 
 def _consume_outcome(task: asyncio.Task[Any]) -> None:
@@ -64,27 +70,23 @@ class PoolState(Generic[C]):
     _loop: asyncio.AbstractEventLoop | None
 
     def _init_state(
-        self,
-        strategy: StrategyCalls[C],
-        reducer: AsyncReducer,
-        sizes: tuple[int, int | None, int],
-        max_lifetime: float | None,
-        idle_timeout: float | None,
-        borrow_timeout: float | None,
-        check_after: float,
-        backoff: tuple[float, float],
+        self, strategy: StrategyCalls[C], reducer: AsyncReducer, settings: Settings
     ) -> None:
         self._strategy = strategy
         self._is_closed = strategy.is_closed
         self._reducer = reducer
         self._hooks: Any = getattr(reducer, "hooks", None)
-        self._max_size, self._burst_limit, self._min_size = sizes
+        self._max_size, self._burst_limit, self._min_size = settings.sizes
         self._limit = self._max_size if self._burst_limit is None else self._burst_limit
-        self._max_lifetime = max_lifetime
-        self._idle_timeout = idle_timeout
-        self._borrow_timeout = borrow_timeout
+        self._acquire_timeout = settings.acquire_timeout
+        self._max_lifetime = max_lifetime = settings.max_lifetime
+        self._idle_timeout = idle_timeout = settings.idle_timeout
+        self._borrow_timeout = borrow_timeout = settings.borrow_timeout
+        self._check_timeout = settings.check_timeout
+        self._connect_timeout = settings.connect_timeout
+        self._max_connecting = settings.max_connecting
         # Without an active check there is nothing to skip, so never stale.
-        self._check_after = _INF if strategy.check is None else check_after
+        self._check_after = _INF if strategy.check is None else settings.check_after
         # Whether any feature needs timestamps; if not, the hot paths skip
         # reading the clock altogether.
         self._clocked = (
@@ -93,20 +95,27 @@ class PoolState(Generic[C]):
             or idle_timeout is not None
             or borrow_timeout is not None
         )
-        self._backoff = Backoff(*backoff)
+        self._backoff = Backoff(*settings.reconnect_backoff)
         self._attempt_ident: Hashable = ("async_reduce.pool:reconnect", id(self))
 
         self._loop = None
-        # Until bound, "closed" sends every call down the path that binds.
-        self._loop_closed: Callable[[], bool] = _true
-        self._thread = 0  # the thread of the bound loop
+        # The fast paths' loop check: ``self._running._thread_id ==
+        # threading.get_ident()`` holds only while the bound loop runs in the
+        # calling thread (see ``Acquirer._bind``).  Until bound, it never
+        # holds, which sends every call down the path that binds.
+        self._running: Any = NOT_RUNNING
         self._closed = False
         self._idle: deque[Entry[C]] = deque()
         self._entries: dict[int, Entry[C]] = {}
         # Lent connections are not counted separately:
         # in use == _size - _creating - len(_idle).
         self._size = 0
+        # Slots reserved for connections being opened (counted in _size) ...
         self._creating = 0
+        # ... of which this many are in create_connection (<= max_connecting),
+        # the others queued for a turn.
+        self._connecting = 0
+        self._turns: deque[asyncio.Future[None]] = deque()
         # True while the plainest fast paths apply: no timed features, no
         # hooks, pool open, not above max_size.  Recomputed when any of these
         # change.
@@ -117,6 +126,8 @@ class PoolState(Generic[C]):
         self._waiters = WaitQueue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._creations: set[asyncio.Task[Any]] = set()
+        # Health checks in progress, and the connections they check.
+        self._checks: dict[asyncio.Task[Any], Entry[C]] = {}
         self._sleepers: set[asyncio.Future[None]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._maintenance_wake: asyncio.Future[None] | None = None
@@ -177,7 +188,11 @@ class PoolState(Generic[C]):
         waited = monotonic() - started
         self._timeouts += 1
         exc = PoolTimeout(
-            waited, self._size, self._in_use, self._waiters.count + self._joining
+            waited,
+            self._size,
+            self._in_use,
+            self._waiters.count + self._joining,
+            self._creating,
         )
         if self._backoff.active:
             exc.__cause__ = self._backoff.last_error

@@ -18,7 +18,9 @@ class PoolStatistics:
         idle: open connections waiting in the pool.
         in_use: connections lent out (including one handed to a waiter that
             has not resumed yet).
-        creating: connections being opened.
+        creating: connections being opened: slots reserved for them, whether
+            their ``create_connection`` runs already or waits for a turn
+            among ``max_connecting``.
         waiting: callers waiting for a connection.
         max_size: the size the pool keeps to when not bursting.
         burst_limit: the hard limit while bursting, ``None`` without bursting.

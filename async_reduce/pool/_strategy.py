@@ -94,7 +94,7 @@ def _required(strategy: object, names: tuple[str, ...]) -> Callable[..., Any]:
 class StrategyCalls(Generic[C]):
     """The strategy's methods, looked up once and adapted to one calling form."""
 
-    __slots__ = ("_close", "check", "create", "is_closed", "strategy")
+    __slots__ = ("_close", "check", "create", "create_name", "is_closed", "strategy")
 
     def __init__(self, strategy: ConnectionStrategy[C] | LegacyConnectionStrategy[C]):
         if isinstance(strategy, type):
@@ -104,6 +104,11 @@ class StrategyCalls(Generic[C]):
         self.strategy = strategy
         self.create: Callable[[], Awaitable[C]] = _required(
             strategy, ("create_connection", "make_connection")
+        )
+        # For error messages: "RedisStrategy.create_connection()".
+        self.create_name = (
+            f"{type(strategy).__qualname__}."
+            f"{getattr(self.create, '__name__', 'create_connection')}()"
         )
         self.is_closed: Callable[[C], bool] = _required(
             strategy, ("connection_is_closed",)
