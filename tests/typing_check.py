@@ -65,6 +65,23 @@ async def usage() -> None:
     assert_type(reducer.forget("key"), bool)
 
 
+async def compat_usage() -> None:
+    """async-reduce 1.x's module paths, DebugHooks' default, hooks assignment."""
+    from async_reduce.async_reduceable import async_reduceable as old_decorator
+    from async_reduce.async_reducer import AsyncReducer as OldReducer
+    from async_reduce.async_reducer import async_reduce as old_async_reduce
+    from async_reduce.hooks import DebugHooks
+
+    @old_decorator(OldReducer(hooks=DebugHooks(events="all")))
+    async def old_style(x: int) -> int:
+        return x
+
+    assert_type(await old_style(1), int)
+    assert_type(await old_async_reduce(fetch(1)), dict[str, int])
+    old_async_reduce.hooks = StatisticsOverallHooks()
+    old_async_reduce.hooks = None
+
+
 class Conn:
     async def get(self, key: str) -> bytes:
         return key.encode()
