@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from hooks_scenario import Recorder
+from hooks_scenario import Recorder, run_scenario
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,11 +69,11 @@ class Raising(BaseHooks):
         self.calls += 1
         raise self.exc_type("hook failure")
 
-    # One raising body for every hook method.
-    on_apply_for = on_executing_for = on_reducing_for = _raise  # type: ignore[assignment]
-    on_result_for = on_exception_for = _raise  # type: ignore[assignment]
-    on_execution_finished = on_caller_left = _raise  # type: ignore[assignment]
-    on_execution_abandoned = on_pool_event = _raise  # type: ignore[assignment]
+
+# One raising body for every hook method BaseHooks has.
+for _name in dir(BaseHooks):
+    if _name.startswith("on_"):
+        setattr(Raising, _name, Raising._raise)
 
 
 async def work(x: int) -> int:
@@ -236,23 +236,46 @@ def test_isolation_member_failure_does_not_stop_others(
 
 
 async def test_isolation_through_reducer(caplog: pytest.LogCaptureFixture) -> None:
-    """Hooks raising everywhere never reach callers; logged once per hook and type."""
+    """Hooks raising in every method never reach callers nor the hooks after them."""
+    baseline = Recorder()
+    expected = await run_scenario(AsyncReducer(hooks=baseline))
     recorder = Recorder()
     raising_runtime = Raising(RuntimeError)
     raising_key = Raising(KeyError)
     reducer = AsyncReducer(hooks=raising_runtime & recorder & raising_key)
     with caplog.at_level(logging.ERROR, logger="async_reduce"):
-        for _ in range(3):
-            results = await asyncio.gather(*(reducer(work(7)) for _ in range(4)))
-            assert results == [7, 7, 7, 7]
-    # The recorder in the middle saw everything.
-    assert recorder.names().count("apply") == 12
-    assert recorder.names().count("finished") == 3
-    assert raising_runtime.calls == raising_key.calls > 12
+        outcomes = await run_scenario(reducer)
+    assert repr(outcomes) == repr(expected)  # exceptions compare by identity
+    # The recorder in the middle saw every call, of every method, in order.
+    assert recorder.calls == baseline.calls
+    assert {"left", "abandoned", "exception", "finished"} <= set(recorder.names())
+    assert raising_runtime.calls == raising_key.calls == len(baseline.calls)
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 2
+    assert len(messages) == 2  # once per hook object and exception type
     assert any("Raising.on_apply_for raised RuntimeError" in m for m in messages)
     assert any("Raising.on_apply_for raised KeyError" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "method", [name for name in dir(BaseHooks) if name.startswith("on_")]
+)
+def test_every_hook_method_is_isolated_in_a_composition(method: str) -> None:
+    """For each hook method, a raising member leaves the members after it called."""
+    log: list[str] = []
+
+    class After(BaseHooks):
+        pass
+
+    setattr(After, method, lambda self, *args: log.append(method))
+    combined = Raising() & After()
+    arguments = (_coro(), "i", None)[: _arity(method)]
+    assert getattr(combined, method)(*arguments) is None
+    assert log == [method]
+
+
+def _arity(method: str) -> int:
+    """How many arguments BaseHooks.<method> takes (self excluded)."""
+    return len(inspect.signature(getattr(BaseHooks, method)).parameters) - 1
 
 
 async def test_single_raising_hook_through_reducer(

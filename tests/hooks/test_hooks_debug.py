@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -147,13 +148,18 @@ def test_pool_event_lines() -> None:
 
 
 async def test_default_stream_is_current_stderr(
-    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without a stream, lines go to sys.stderr as it is at print time."""
-    reducer = AsyncReducer(hooks=DebugHooks())
+    hooks = DebugHooks()  # built while sys.stderr is still the old stream
+    old = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", old)
+    reducer = AsyncReducer(hooks=hooks)
+    new = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", new)
     await reducer(work(1), ident="k")
-    err = capsys.readouterr().err
-    assert "[k] executing for <coroutine object" in err
+    assert "[k] executing for <coroutine object" in new.getvalue()
+    assert old.getvalue() == ""
 
 
 async def test_logger_gets_same_lines_and_extra(

@@ -31,6 +31,7 @@ from async_reduce.hooks import (
     StatisticsOverallHooks,
 )
 from async_reduce.hooks._histogram import LogHistogram
+from async_reduce.hooks._snapshots import LatencySummary, LocationStatistics
 
 
 async def alpha() -> None:
@@ -212,22 +213,44 @@ def test_overall_reset_keeps_in_flight() -> None:
     assert (snap.in_flight, snap.finished, snap.succeeded) == (0, 1, 1)
 
 
-def test_detail_reset_keeps_locations_and_in_flight() -> None:
-    """Detail reset() zeroes counts; in-flight levels and known locations stay."""
-    stats = StatisticsDetailHooks(max_locations=1)
-    a, b = _closed(alpha), _closed(beta)
-    location = f"{__name__}:alpha"
-    stats.on_executing_for(a, "i")
-    stats.on_apply_for(b, "i")
+async def test_detail_reset_keeps_locations_and_in_flight() -> None:
+    """Detail reset() zeroes every figure; in-flight levels and known locations stay."""
+    stats = StatisticsDetailHooks()
+    reducer = AsyncReducer(hooks=stats)
+    await run_scenario(reducer)  # moves every figure of FETCH_LOCATION
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def held() -> int:
+        running.set()
+        await release.wait()
+        return 1
+
+    pending = asyncio.ensure_future(reducer(held()))
+    await running.wait()
+    before = stats.snapshot().locations
+    assert before[FETCH_LOCATION].orphaned > 0  # the scenario moved the figures
     stats.reset()
-    assert stats.executed == {}
-    assert stats.total == {}
-    stats.on_apply_for(b, "i")  # still <other>: alpha keeps its entry
-    stats.on_execution_finished(_finished(location))
-    snap = stats.snapshot()
-    assert snap.locations[location].in_flight == 0
-    assert snap.locations[location].finished == 1
-    assert stats.total == {"<other>": 1}
+    after = stats.snapshot().locations
+    assert set(after) == set(before)
+    zero_latency = LatencySummary(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    for name, figures in after.items():
+        expected = {
+            field.name: 0 for field in dataclasses.fields(LocationStatistics)
+        } | {
+            "location": name,
+            "in_flight": before[name].in_flight,
+            "latency": zero_latency,
+        }
+        assert dataclasses.asdict(figures) == dataclasses.asdict(
+            LocationStatistics(**expected)
+        ), name
+    assert after[f"{__name__}:{held.__qualname__}"].in_flight == 1
+    release.set()
+    assert await pending == 1
+    # Counted afresh: only what happened after reset().
+    figures = stats.snapshot().locations[f"{__name__}:{held.__qualname__}"]
+    assert (figures.in_flight, figures.finished, figures.total) == (0, 1, 0)
+    assert figures.latency.count == 1
 
 
 def test_detail_bounded_locations() -> None:
