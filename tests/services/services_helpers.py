@@ -122,6 +122,12 @@ class EventRecorder(BaseHooks):
         if self._changed is not None:
             self._changed.set()
 
+    async def wait_count(self, kind: type[Any], count: int) -> None:
+        """Wait until ``count`` events of type ``kind`` arrived."""
+        while sum(isinstance(event, kind) for event in self.events) < count:
+            self._changed = changed = asyncio.Event()
+            await changed.wait()
+
     async def wait_for(self, kind: type[Any]) -> Any:
         """The first event of type ``kind``, waiting for it if need be."""
         while True:
