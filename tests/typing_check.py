@@ -116,3 +116,31 @@ async def pool_usage() -> None:
 async def misuse() -> None:
     await decorated("1")  # type: ignore[arg-type]
     await decorated(1, fresher=True)  # type: ignore[call-arg]
+
+
+# -- worker pool ---------------------------------------------------------------
+
+from async_reduce.workers import WorkerPool, WorkerPoolStatistics  # noqa: E402
+
+workers = WorkerPool(4, max_queue=100)
+
+
+def parse(data: bytes, *, strict: bool = False) -> dict[str, int]:
+    return {"size": len(data)}
+
+
+@async_reduceable(workers=workers)
+def blocking_load(user_id: int) -> str:
+    return str(user_id)
+
+
+async def worker_usage() -> None:
+    assert_type(await workers.run(parse, b"x", strict=True, priority=2), dict[str, int])
+    assert_type(await workers.apply(parse, (b"x",), {"strict": True}), dict[str, int])
+    future = await workers.submit(parse, b"x")
+    assert_type(future, asyncio.Future[dict[str, int]])
+    assert_type(workers.submit_nowait(parse, b"x"), asyncio.Future[dict[str, int]])
+    assert_type(await workers.map(parse, [b"a", b"b"]), list[dict[str, int]])
+    assert_type(await blocking_load(3), str)
+    assert_type(workers.statistics(), WorkerPoolStatistics)
+    await blocking_load("3")  # type: ignore[arg-type]

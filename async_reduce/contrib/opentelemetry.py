@@ -12,7 +12,7 @@ distribution that sets up a ``MeterProvider``), then::
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     from opentelemetry import metrics
@@ -33,6 +33,11 @@ from async_reduce.hooks._locations import (
     check_limit,
 )
 from async_reduce.hooks.base import BaseHooks
+
+from ._otel_workers import WorkerInstruments
+
+if TYPE_CHECKING:
+    from async_reduce.workers import WorkerEvent
 
 __all__ = ["OpenTelemetryHooks"]
 
@@ -139,6 +144,15 @@ class OpenTelemetryHooks(BaseHooks):
       duration of executions that ended with a result or an error.
     * ``async_reduce.execution.callers``: histogram of callers served per
       execution.
+    * Worker pools (:mod:`async_reduce.workers`) reporting to these hooks,
+      with the attribute ``pool`` (the pool's name; at most
+      ``max_locations`` names, later ones as ``<other>``):
+      ``async_reduce.worker.calls`` (also ``outcome``),
+      ``async_reduce.worker.queue_wait`` and ``async_reduce.worker.run_time``
+      (``s``), ``async_reduce.worker.rejected``,
+      ``async_reduce.worker.threads`` (up-down counter) and
+      ``async_reduce.worker.threads_stopped`` (also ``reason``), with the
+      meanings of the Prometheus metrics of the same names.
 
     Counts are kept in plain integers and read by the SDK when it collects,
     so a call costs a few increments; each finished execution records two
@@ -201,6 +215,7 @@ class OpenTelemetryHooks(BaseHooks):
             "Callers served per execution, the one that started it included.",
             CALLERS_BUCKETS,
         )
+        self._workers = WorkerInstruments(meter, _histogram, SECONDS_BUCKETS, limit)
 
     def _observer(
         self, slot: str
@@ -251,3 +266,7 @@ class OpenTelemetryHooks(BaseHooks):
     def on_execution_abandoned(self, event: ExecutionAbandoned) -> None:
         """Count an execution every caller left."""
         self._table.get(event.location).abandoned += 1
+
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        """Record a worker pool event."""
+        self._workers.count(event)

@@ -27,7 +27,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -55,6 +55,11 @@ from async_reduce.hooks._locations import (
     check_limit,
 )
 from async_reduce.hooks.base import BaseHooks
+
+from ._prometheus_workers import WorkerMetrics
+
+if TYPE_CHECKING:
+    from async_reduce.workers import WorkerEvent
 
 __all__ = ["PrometheusHooks"]
 
@@ -364,6 +369,21 @@ class PrometheusHooks(BaseHooks):
     * ``NS_execution_callers``: histogram of callers served per execution
       (every finished execution, cancelled ones included).
 
+    Worker pools (:mod:`async_reduce.workers`) reporting to these hooks add
+    metrics labelled ``pool`` (the pool's name, at most ``max_locations``
+    names, later ones under ``<other>``):
+
+    * ``NS_worker_calls_total``: queued calls that ended, also labelled
+      ``outcome`` (``result``, ``error``, ``cancelled``, ``dropped``,
+      ``closed``).
+    * ``NS_worker_queue_wait_seconds``, ``NS_worker_run_seconds``:
+      histograms of the time calls waited for a thread and ran on it.
+    * ``NS_worker_rejected_total``: ``submit_nowait()`` calls refused by a
+      full queue.
+    * ``NS_worker_threads``: worker threads alive (gauge).
+    * ``NS_worker_threads_stopped_total``: threads that ended, also
+      labelled ``reason`` (``idle``, ``resize``, ``shutdown``).
+
     The ``location`` label takes at most ``max_locations`` distinct values;
     later locations are counted under ``<other>``, so dynamically created
     coroutine functions cannot grow the number of series without bound.
@@ -439,6 +459,8 @@ class PrometheusHooks(BaseHooks):
             )
             self._table = table  # type: ignore[assignment]
             collectors = [_Collector(namespace, table)]
+        self._workers = WorkerMetrics(namespace, seconds, limit)
+        collectors.extend(self._workers.all())
         self._collectors = collectors
         registered: list[Any] = []
         try:
@@ -490,3 +512,7 @@ class PrometheusHooks(BaseHooks):
     def on_execution_abandoned(self, event: ExecutionAbandoned) -> None:
         """Count an execution every caller left."""
         self._table.get(event.location).abandon()
+
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        """Record a worker pool event."""
+        self._workers.count(event)

@@ -30,6 +30,7 @@ from .statistics import (
     PoolEventStatistics,
     StatisticsDetailHooks,
     StatisticsOverallHooks,
+    WorkerEventStatistics,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "PoolEventStatistics",
     "StatisticsDetailHooks",
     "StatisticsOverallHooks",
+    "WorkerEventStatistics",
 ]

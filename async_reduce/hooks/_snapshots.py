@@ -13,6 +13,7 @@ __all__ = [
     "LocationStatistics",
     "OverallStatistics",
     "PoolEventStatistics",
+    "WorkerEventStatistics",
     "summarize",
 ]
 
@@ -85,6 +86,38 @@ class PoolEventStatistics:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerEventStatistics:
+    """Worker pool figures, summed over every pool reporting to the hooks.
+
+    Attributes:
+        calls: calls queued on a pool that ended (once per execution, not
+            per coalesced caller).
+        calls_by_outcome: ``calls`` split by outcome (``"result"``,
+            ``"error"``, ``"cancelled"``, ``"dropped"``, ``"closed"``; see
+            :class:`async_reduce.workers.WorkerCallFinished`); outcomes never
+            seen are absent.
+        queue_wait: how long the calls that reached a worker waited for one.
+        run_time: how long those calls ran.
+        rejected: ``submit_nowait()`` calls refused by a full queue.
+        threads_started: worker threads started.
+        threads_stopped: worker threads ended.
+        stopped_by_reason: ``threads_stopped`` by reason (``"idle"``,
+            ``"resize"``, ``"shutdown"``).
+
+    .. versionadded:: 2.0
+    """
+
+    calls: int
+    calls_by_outcome: Mapping[str, int]
+    queue_wait: LatencySummary
+    run_time: LatencySummary
+    rejected: int
+    threads_started: int
+    threads_stopped: int
+    stopped_by_reason: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class OverallStatistics:
     """Everything :class:`~async_reduce.hooks.StatisticsOverallHooks` counts.
 
@@ -110,6 +143,7 @@ class OverallStatistics:
         latency: durations of the executions that finished with a result or
             an error (cancelled ones are left out: they were cut short).
         pool: connection pool figures.
+        workers: worker pool figures.
 
     .. versionadded:: 2.0
     """
@@ -129,6 +163,7 @@ class OverallStatistics:
     coalescing_ratio: float
     latency: LatencySummary
     pool: PoolEventStatistics
+    workers: WorkerEventStatistics
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ those threads.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from async_reduce._events import (
     CallerLeft,
@@ -55,6 +55,9 @@ from async_reduce._events import (
     PoolEvent,
 )
 from async_reduce._hookerrors import report_hook_error
+
+if TYPE_CHECKING:
+    from async_reduce.workers._events import WorkerEvent
 
 __all__ = ["BaseHooks", "MultipleHooks"]
 
@@ -145,8 +148,9 @@ class BaseHooks:
         .. versionadded:: 2.0
         """
 
-    def on_worker_event(self, event: Any) -> None:
-        """A worker-thread pool reports ``event``.
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        """A worker-thread pool reports ``event`` (one of the event classes of
+        :mod:`async_reduce.workers`).
 
         .. versionadded:: 2.0
         """
@@ -349,7 +353,7 @@ class MultipleHooks(BaseHooks):
             except Exception as exc:
                 report_hook_error(member, "on_service_event", exc)
 
-    def on_worker_event(self, event: Any) -> None:
+    def on_worker_event(self, event: WorkerEvent) -> None:
         """Call ``on_worker_event`` of every member that has it, in order."""
         for member, method in self._worker:
             try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Coroutine
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from async_reduce._events import (
     AcquireTimedOut,
@@ -42,9 +42,14 @@ from ._snapshots import (
     LocationStatistics,
     OverallStatistics,
     PoolEventStatistics,
+    WorkerEventStatistics,
     summarize,
 )
+from ._workercounts import WorkerCounts
 from .base import BaseHooks
+
+if TYPE_CHECKING:
+    from async_reduce.workers._events import WorkerEvent
 
 __all__ = [
     "DetailStatistics",
@@ -54,6 +59,7 @@ __all__ = [
     "PoolEventStatistics",
     "StatisticsDetailHooks",
     "StatisticsOverallHooks",
+    "WorkerEventStatistics",
 ]
 
 
@@ -129,7 +135,8 @@ class StatisticsOverallHooks(BaseHooks):
     * ``in_flight`` (read-only): executions started and not yet finished.
 
     :meth:`snapshot` adds fan-in (callers per execution), the coalescing
-    ratio, execution latency percentiles and connection pool figures; see
+    ratio, execution latency percentiles, connection pool and worker pool
+    figures; see
     :class:`OverallStatistics`.  :meth:`reset` zeroes everything except
     ``in_flight``, which is a level rather than a count.
 
@@ -154,6 +161,7 @@ class StatisticsOverallHooks(BaseHooks):
         self._callers_max = 0
         self._latency = LogHistogram()
         self._pool = _PoolCounts()
+        self._workers = WorkerCounts()
 
     def __str__(self) -> str:
         return (
@@ -220,6 +228,10 @@ class StatisticsOverallHooks(BaseHooks):
         """Count a connection pool event."""
         self._pool.count(event)
 
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        """Count a worker pool event."""
+        self._workers.count(event)
+
     def snapshot(self) -> OverallStatistics:
         """Every figure, as a frozen :class:`OverallStatistics`.
 
@@ -242,6 +254,7 @@ class StatisticsOverallHooks(BaseHooks):
             coalescing_ratio=self.reduced / self.total if self.total else 0.0,
             latency=summarize(self._latency),
             pool=self._pool.snapshot(),
+            workers=self._workers.snapshot(),
         )
 
     def reset(self) -> None:

@@ -190,8 +190,10 @@ class WorkerPool:
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self._name = name
         self._reducer = reducer
-        self._hooks = reducer.hooks
-        self._events = _wants_worker_events(self._hooks)
+        # The reducer's hooks are assignable: re-read them, and whether they
+        # want worker events, when they change.
+        self._hooks_seen: Any = None
+        self._events_wanted = False
         state = self._state = PoolState(
             min_workers, max_workers, max_queue, idle_timeout, aging
         )
@@ -199,8 +201,7 @@ class WorkerPool:
         # Coalesced calls submitted to a bounded queue whose task has not
         # reached the reducer yet: an identical call joins them without room.
         self._admitted: dict[tuple[asyncio.AbstractEventLoop, Hashable], int] = {}
-        if self._events:
-            state.on_stopped = self._report_stopped
+        state.on_stopped = _weak_report_stopped(self)
         # An unused pool can be collected: its threads then finish the queue
         # and end (they refer to the state, not to the pool).
         finalizer = weakref.finalize(self, state.close, False)
@@ -372,7 +373,7 @@ class WorkerPool:
                 ticket = state.reserve_nowait()
                 if ticket is None:
                     state.count_rejected()
-                    if self._events:
+                    if self._events():
                         self._emit(WorkerCallRejected(self, priority))
                     raise WorkerQueueFull(
                         f"the worker pool's queue is full ({state.max_queue} calls"
@@ -503,7 +504,7 @@ class WorkerPool:
                 job.future,
                 closed_error().with_traceback(None),
             )
-            if self._events:
+            if self._events():
                 self._emit(
                     WorkerCallFinished(self, job.priority, "closed", job.wait, 0.0)
                 )
@@ -653,7 +654,7 @@ class WorkerPool:
         loop = _get_running_loop()
         future = loop.create_future()
         job = Job(fn, args, kwargs, _copy_context(), priority, loop, future)
-        if self._events:
+        if self._events():
             job.report = self._report_finished
         state = self._state
         try:
@@ -662,7 +663,7 @@ class WorkerPool:
                 self._start_worker(worker)
             return await future  # type: ignore[no-any-return]
         except BaseException:
-            if state.cancel(job) and self._events:
+            if state.cancel(job) and self._events():
                 self._emit(
                     WorkerCallFinished(self, job.priority, "cancelled", job.wait, 0.0)
                 )
@@ -754,7 +755,7 @@ class WorkerPool:
 
     def _start_worker(self, worker: Worker) -> None:
         start_worker(self._state, worker, self._name)
-        if self._events:
+        if self._events():
             self._emit(WorkerStarted(self, self._state.threads))
 
     async def _wait_until(
@@ -786,8 +787,18 @@ class WorkerPool:
 
     # -- events ----------------------------------------------------------------
 
+    def _events(self) -> bool:
+        """Whether the reducer's hooks (as they are now) want worker events."""
+        hooks = self._reducer.hooks
+        if hooks is not self._hooks_seen:
+            self._events_wanted = _wants_worker_events(hooks)
+            self._hooks_seen = hooks
+        return self._events_wanted
+
     def _emit(self, event: WorkerEvent) -> None:
-        hooks = self._hooks
+        hooks = self._reducer.hooks
+        if hooks is None:
+            return
         try:
             hooks.on_worker_event(event)
         except Exception as exc:
@@ -800,4 +811,18 @@ class WorkerPool:
         )
 
     def _report_stopped(self, reason: str, workers: int) -> None:
-        self._emit(WorkerStopped(self, reason, workers))  # type: ignore[arg-type]
+        if self._events():
+            self._emit(WorkerStopped(self, reason, workers))  # type: ignore[arg-type]
+
+
+def _weak_report_stopped(pool: WorkerPool) -> Callable[[str, int], None]:
+    """``pool._report_stopped`` without keeping the pool alive (the state,
+    which worker threads hold, keeps this)."""
+    method = weakref.WeakMethod(pool._report_stopped)
+
+    def report(reason: str, workers: int) -> None:
+        bound = method()
+        if bound is not None:
+            bound(reason, workers)
+
+    return report

@@ -472,7 +472,8 @@ class PoolState:
                 self.completed += 1
                 if not finished.ok:
                     self.failed += 1
-                if finished.dropped:
+                if finished.dropped or finished.future.cancelled():
+                    finished.dropped = True  # every caller has left
                     self.dropped += 1
             if worker.starting:
                 worker.starting = False
