@@ -21,7 +21,11 @@ from async_reduce.pool import ConnectionPool, PoolTimeout
 async def test_closed_connection_is_never_handed_out(
     make_pool: Any, strategy: MemoryStrategy
 ) -> None:
-    """An idle connection reported closed is dropped and replaced."""
+    """A closed idle connection is replaced and reported to hooks as "broken".
+
+    With hooks the pool takes its hooked fast path; test_pool_paths checks
+    the rule on every path.
+    """
     hooks = RecordingHooks()
     pool = make_pool(2, hooks=hooks)
     async with pool.get_connection() as first:
