@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import os
+import pkgutil
 import shutil
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +16,7 @@ import pytest
 from pool_helpers import MemoryConnection, MemoryStrategy
 from pytest_redis import factories
 
+import async_reduce.pool
 from async_reduce import _hookerrors
 from async_reduce.pool import ConnectionPool
 
@@ -87,3 +92,38 @@ async def redis_flushed(redis_server: Any) -> Any:
     await client.flushall()
     await client.aclose()
     return redis_server
+
+
+# -- a clock the test moves ------------------------------------------------------
+
+
+class Clock:
+    """Monotonic time that moves only when the test says so.
+
+    Replaces ``time.monotonic`` in the pool's modules and ``time()`` of the
+    running event loop, so deadlines the pool computes and timers it sets
+    agree: ``advance()`` makes every timer that falls due run on the next
+    loop iteration, without waiting for real time to pass.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A :class:`Clock` driving the pool and the running loop for this test."""
+    loop = asyncio.get_running_loop()
+    fake = Clock(loop.time())
+    for info in pkgutil.iter_modules(async_reduce.pool.__path__):
+        module = importlib.import_module(f"async_reduce.pool.{info.name}")
+        if getattr(module, "monotonic", None) is time.monotonic:
+            monkeypatch.setattr(module, "monotonic", fake)
+    monkeypatch.setattr(loop, "time", fake)
+    return fake

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from conftest import Clock
 from pool_helpers import (
     MemoryConnection,
     MemoryStrategy,
@@ -75,15 +76,21 @@ async def test_late_release_is_a_no_op(strategy: MemoryStrategy) -> None:
     await pool.close()
 
 
-async def test_returned_in_time_is_not_reclaimed(strategy: MemoryStrategy) -> None:
+async def test_returned_in_time_is_not_reclaimed(
+    strategy: MemoryStrategy, clock: Clock
+) -> None:
     """A connection given back before borrow_timeout stays in the pool."""
-    pool = ConnectionPool(strategy, 1, borrow_timeout=0.3)
+    pool = ConnectionPool(strategy, 2, borrow_timeout=0.3)
+    held = await pool.acquire()
     for _ in range(3):
-        async with pool.get_connection():
-            pass
-    await asyncio.sleep(0.35)  # past the timeout, with nothing lent
-    assert pool.statistics().reclaimed == 0
-    assert strategy.closed == []
+        async with pool.get_connection() as returned:
+            clock.advance(0.05)  # held, but not too long
+    assert returned is not held
+    clock.advance(0.3)  # past the timeout for the one still held
+    await strategy.connection_closed.wait()  # the maintenance ran since
+    assert held.closed
+    assert not returned.closed
+    assert pool.statistics().reclaimed == 1
     await pool.close()
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import Clock
 from pool_helpers import (
     CheckingStrategy,
     MemoryStrategy,
@@ -74,15 +75,16 @@ async def test_broken_connection_returned_to_a_waiter_is_replaced(
     await pool.close()
 
 
-async def test_check_runs_only_after_check_after_idle() -> None:
+async def test_check_runs_only_after_check_after_idle(clock: Clock) -> None:
     """check_connection runs on checkout only after check_after seconds idle."""
     strategy = CheckingStrategy()
     pool = ConnectionPool(strategy, 1, check_after=0.3)
     for _ in range(5):
         async with pool.get_connection():
             pass
+        clock.advance(0.25)  # idle, but not long enough
     assert strategy.checks == 0  # recently used: no check
-    await asyncio.sleep(0.35)  # the rule under test is about elapsed time
+    clock.advance(0.1)
     async with pool.get_connection():
         pass
     assert strategy.checks == 1
@@ -215,12 +217,15 @@ async def test_expired_idle_connection_is_retired_and_min_size_kept() -> None:
 
 
 async def test_expired_connection_is_retired_on_release(
-    make_pool: Any, strategy: MemoryStrategy
+    make_pool: Any, strategy: MemoryStrategy, clock: Clock
 ) -> None:
     """A connection past its lifetime when returned is closed, not reused."""
-    pool = make_pool(1, max_lifetime=0.02)
+    pool = make_pool(1, max_lifetime=10.0)
     conn = await pool.acquire()
-    await asyncio.sleep(0.03)
+    await pool.release(conn)
+    conn = await pool.acquire()
+    assert not conn.closed  # within its lifetime: reused
+    clock.advance(10.0)
     await pool.release(conn)
     assert conn.closed
     assert pool.statistics().size == 0
