@@ -20,9 +20,12 @@ every script is valid on Redis Cluster)::
 
 A process's local execution of a key subscribes to the channel (one pub/sub
 connection per process and event loop carries every key), waits until the
-subscription is confirmed, then runs one script that reads a reusable
-outcome, or takes the lock, or returns the holder's token and remaining
-lease.  The leader renews the lock by token and ends with one script that
+subscription is confirmed, then runs one script that reads the stored
+outcome if it may take it (produced within ``share_for``, or after this
+caller subscribed, or by the leader it follows), or else takes the lock, or
+else returns the holder's token and remaining lease.  Outcome ages are
+measured with the Redis server's clock (``TIME``), never across machines.
+The leader renews the lock by token and ends with one script that
 (only if no other token holds the lock) stores the outcome, deletes the lock
 and publishes the outcome.  Followers get the outcome in the announcement
 itself.  Commands have a time limit (``timeout``); any Redis error or
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import weakref
 from collections import deque
 from typing import Any
@@ -60,20 +64,27 @@ from async_reduce.fleet import (
 
 __all__ = ["RedisCoordinator", "RedisFleetReducer"]
 
-# KEYS: lock, out.  ARGV: token, lease_ms, grace_ms, accepted tokens...
-# Returns {role, token, remaining_ms, outcome}; role 2: outcome, 1: leader,
+# KEYS: lock, out.  ARGV: token, lease_ms, share_ms, since_ms, accepted...
+# The stored outcome is the server time it was produced (13 digits, ms) then
+# the message.  It is taken when younger than share_ms, produced less than
+# since_ms ago (after this caller subscribed), or by an accepted token.
+# Returns {role, token, remaining_ms, message}; role 2: outcome, 1: leader,
 # 0: follower of token.
 _CLAIM = """
 local out = redis.call('GET', KEYS[2])
 if out then
-  local producer = string.sub(out, 2, 33)
-  local ok = redis.call('PTTL', KEYS[2]) > tonumber(ARGV[3])
+  local message = string.sub(out, 14)
+  local producer = string.sub(message, 2, 33)
+  local now = redis.call('TIME')
+  local stamp = tonumber(string.sub(out, 1, 13))
+  local age = now[1] * 1000 + math.floor(now[2] / 1000) - stamp
+  local ok = age < tonumber(ARGV[3]) or age <= tonumber(ARGV[4])
   if not ok then
-    for i = 4, #ARGV do
+    for i = 5, #ARGV do
       if ARGV[i] == producer then ok = true break end
     end
   end
-  if ok then return {2, producer, 0, out} end
+  if ok then return {2, producer, 0, message} end
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, ARGV[1], 0, ''}
@@ -93,7 +104,9 @@ return 0
 _FINISH = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+local now = redis.call('TIME')
+local stamp = string.format('%013d', now[1] * 1000 + math.floor(now[2] / 1000))
+redis.call('SET', KEYS[2], stamp .. ARGV[2], 'PX', ARGV[3])
 if holder then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return 1
@@ -108,6 +121,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+_SINCE_MARGIN = 0.05
 
 _FAILURES = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
@@ -330,12 +345,24 @@ class _Listener:
 
 
 class _RedisSession(Session):
-    __slots__ = ("_channel", "_coordinator", "_lock", "_out", "_subscription")
+    __slots__ = (
+        "_channel",
+        "_coordinator",
+        "_lock",
+        "_out",
+        "_subscribed_at",
+        "_subscription",
+    )
 
     def __init__(
-        self, coordinator: RedisCoordinator, digest: str, subscription: _Subscription
+        self,
+        coordinator: RedisCoordinator,
+        digest: str,
+        subscription: _Subscription,
+        subscribed_at: float,
     ) -> None:
         self._coordinator = coordinator
+        self._subscribed_at = subscribed_at
         base = f"{coordinator.prefix}:{{{digest}}}"
         self._lock = f"{base}:lock"
         self._out = f"{base}:out"
@@ -352,12 +379,22 @@ class _RedisSession(Session):
         except _FAILURES as exc:
             raise CoordinatorError(f"redis: {type(exc).__name__}") from exc
 
-    async def claim(self, token: str, lease: float, accept: frozenset[str]) -> Claim:
-        grace = self._coordinator.grace
+    async def claim(
+        self, token: str, lease: float, share_for: float, accept: frozenset[str]
+    ) -> Claim:
+        # Anything produced since this session subscribed (with a margin for
+        # the trip of this command) was announced after the subscription.
+        since = time.monotonic() - self._subscribed_at + _SINCE_MARGIN
         role, holder, remaining, outcome = await self._script(
             self._coordinator.claim_script,
             [self._lock, self._out],
-            [token, max(1, int(lease * 1000)), int(grace * 1000), *accept],
+            [
+                token,
+                max(1, int(lease * 1000)),
+                int(share_for * 1000),
+                int(since * 1000),
+                *accept,
+            ],
         )
         holder = holder.decode("ascii") if isinstance(holder, bytes) else str(holder)
         if role == 2:
@@ -412,8 +449,8 @@ class RedisCoordinator(Coordinator):
         prefix: first part of every Redis key and channel.
         timeout: seconds any Redis step may take (connecting included)
             before the call falls back to local work.
-        grace: seconds an outcome stays readable, beyond ``share_for``, by
-            the followers of the execution that produced it (after a lost
+        grace: seconds an outcome is kept beyond ``share_for``, for the
+            followers of the execution that produced it (after a lost
             pub/sub connection or a missed announcement).
 
     .. versionadded:: 2.0
@@ -462,13 +499,14 @@ class RedisCoordinator(Coordinator):
 
     async def session(self, digest: str) -> Session:
         channel = f"{self.prefix}:{{{digest}}}:ch".encode("ascii")
+        subscribed_at = time.monotonic()
         try:
             subscription = await asyncio.wait_for(
                 self._listener().subscribe(channel), self.timeout
             )
         except _FAILURES as exc:
             raise CoordinatorError(f"redis: {type(exc).__name__}") from exc
-        return _RedisSession(self, digest, subscription)
+        return _RedisSession(self, digest, subscription, subscribed_at)
 
     async def aclose(self) -> None:
         """Close the pub/sub connection of the running event loop."""

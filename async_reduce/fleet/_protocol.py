@@ -7,7 +7,7 @@ out against the store, one :class:`Session` per local execution of a key:
 1. :meth:`Coordinator.session` subscribes to the key's announcements.  Only
    once the subscription is in effect does the session read anything, so an
    outcome announced in between cannot be missed.
-2. :meth:`Session.claim` reads a reusable outcome, or takes the lease (this
+2. :meth:`Session.claim` reads an outcome it may take, or takes the lease (this
    process becomes the key's *leader*), or reports who holds the lease and
    for how long (this process *follows*).  It is one atomic step.
 3. A leader runs the work, :meth:`Session.renew`\\ s its lease while it runs,
@@ -107,10 +107,16 @@ class Session(abc.ABC):
     """One local execution's conversation with the store about one key."""
 
     @abc.abstractmethod
-    async def claim(self, token: str, lease: float, accept: frozenset[str]) -> Claim:
-        """Read a reusable outcome, or take the lease as ``token``, or report
-        the holder.  A stored outcome produced by one of the tokens in
-        ``accept`` is taken even after its reuse window."""
+    async def claim(
+        self, token: str, lease: float, share_for: float, accept: frozenset[str]
+    ) -> Claim:
+        """Read a stored outcome, or take the lease as ``token``, or report
+        the holder.
+
+        A stored outcome is taken when it was produced less than
+        ``share_for`` seconds ago, or after this session subscribed, or by
+        one of the tokens in ``accept`` (leaders this session followed).
+        """
 
     @abc.abstractmethod
     async def wait(self, timeout: float) -> bytes | None:

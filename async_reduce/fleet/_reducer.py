@@ -104,7 +104,7 @@ class FleetReducer:
     * If the coordinator fails, the call runs the work in this process
       (``on_unavailable="fallback"``, the default) or raises
       :class:`FleetUnavailable` (``"raise"``); a breaker then skips the
-      store for a while (doubling up to 30 s) before trying it again.
+      store for a while (``retry_after``) before trying it again.
 
     Args:
         coordinator: the store the fleet shares (for Redis:
@@ -125,6 +125,9 @@ class FleetReducer:
             codecs that can run code while loading.
         max_result_bytes: largest encoded result shared (default 1 MiB).
         on_unavailable: ``"fallback"`` or ``"raise"``.
+        retry_after: ``(first, cap)``: after the store failed, calls skip it
+            for ``first`` seconds, then one call probes it; each failed probe
+            doubles the pause, up to ``cap``.
 
     .. versionadded:: 2.0
     """
@@ -145,6 +148,7 @@ class FleetReducer:
         secret: bytes | None = None,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         on_unavailable: str = "fallback",
+        retry_after: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         if not isinstance(coordinator, Coordinator):
             raise TypeError(
@@ -181,7 +185,17 @@ class FleetReducer:
                 f"on_unavailable must be 'fallback' or 'raise', got {on_unavailable!r}"
             )
         self._raise_unavailable = on_unavailable == "raise"
-        self._breaker = Breaker()
+        if (
+            not isinstance(retry_after, tuple)
+            or len(retry_after) != 2
+            or not all(isinstance(v, (int, float)) for v in retry_after)
+        ):
+            raise TypeError("retry_after must be a tuple (first, cap) of seconds")
+        first = _positive(retry_after[0], "retry_after[0]")
+        cap = _positive(retry_after[1], "retry_after[1]")
+        if cap < first:
+            raise ValueError("retry_after: the cap must not be below the first delay")
+        self._breaker = Breaker(first, cap)
         self._tasks: set[asyncio.Task[Any]] = set()
         hooks_method = getattr(hooks, "on_fleet_event", None)
         self._event_hook: Callable[[FleetEvent], None] | None = (
@@ -400,7 +414,9 @@ class FleetReducer:
             session = sessions[-1]
             token = secrets.token_hex(16)
             try:
-                claim = await session.claim(token, self._lease, frozenset(accept))
+                claim = await session.claim(
+                    token, self._lease, self._share_for, frozenset(accept)
+                )
             except CoordinatorError as exc:
                 return await self._unavailable(digest, work, exc, "unavailable")
             self._succeeded()
