@@ -33,10 +33,10 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-# The suite once normally, then the reducer's and the pool's tests again
+# The suite once normally, then the reducer's, pool's and services' tests again
 # under asyncio debug mode (slow-callback and never-retrieved checks on).
 test: lint typecheck unit
-	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool tests/services
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from ._histogram import LogHistogram
 
@@ -14,6 +15,7 @@ __all__ = [
     "OverallStatistics",
     "PoolEventStatistics",
     "WorkerEventStatistics",
+    "ServiceEventStatistics",
     "summarize",
 ]
 
@@ -118,6 +120,35 @@ class WorkerEventStatistics:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceEventStatistics:
+    """Shared-service figures, summed over every scope reporting to the hooks.
+
+    Attributes:
+        started: services started.
+        start_failures: starts that failed or were abandoned.
+        stopped: services torn down (broken ones included).
+        stopped_by_reason: ``stopped`` split by reason (``"released"``,
+            ``"linger_expired"``, ``"scope_exit"``, ``"dependency_broken"``,
+            ``"broken"``); reasons never seen are absent.
+        broken: services that failed while in use.
+        teardown_errors: teardowns that raised.
+        start_time: how long successful starts took.
+
+    .. versionadded:: 2.0
+    """
+
+    started: int = 0
+    start_failures: int = 0
+    stopped: int = 0
+    stopped_by_reason: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    broken: int = 0
+    teardown_errors: int = 0
+    start_time: LatencySummary | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OverallStatistics:
     """Everything :class:`~async_reduce.hooks.StatisticsOverallHooks` counts.
 
@@ -144,6 +175,7 @@ class OverallStatistics:
             an error (cancelled ones are left out: they were cut short).
         pool: connection pool figures.
         workers: worker pool figures.
+        services: shared-service figures (``on_service_event``).
 
     .. versionadded:: 2.0
     """
@@ -164,6 +196,7 @@ class OverallStatistics:
     latency: LatencySummary
     pool: PoolEventStatistics
     workers: WorkerEventStatistics
+    services: ServiceEventStatistics = field(default_factory=ServiceEventStatistics)
 
 
 @dataclass(frozen=True, slots=True)

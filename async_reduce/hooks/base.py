@@ -57,6 +57,7 @@ from async_reduce._events import (
 from async_reduce._hookerrors import report_hook_error
 
 if TYPE_CHECKING:
+    from async_reduce.services._events import ServiceEvent
     from async_reduce.workers._events import WorkerEvent
 
 __all__ = ["BaseHooks", "MultipleHooks"]
@@ -142,8 +143,9 @@ class BaseHooks:
         .. versionadded:: 2.0
         """
 
-    def on_service_event(self, event: Any) -> None:
-        """A scope of shared services reports ``event``.
+    def on_service_event(self, event: ServiceEvent) -> None:
+        """A scope of shared services reports ``event`` (one of the event
+        classes of :mod:`async_reduce.services`).
 
         .. versionadded:: 2.0
         """
@@ -345,7 +347,7 @@ class MultipleHooks(BaseHooks):
             except Exception as exc:
                 report_hook_error(member, "on_fleet_event", exc)
 
-    def on_service_event(self, event: Any) -> None:
+    def on_service_event(self, event: ServiceEvent) -> None:
         """Call ``on_service_event`` of every member that has it, in order."""
         for member, method in self._service:
             try:

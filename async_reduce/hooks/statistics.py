@@ -42,6 +42,7 @@ from ._snapshots import (
     LocationStatistics,
     OverallStatistics,
     PoolEventStatistics,
+    ServiceEventStatistics,
     WorkerEventStatistics,
     summarize,
 )
@@ -49,6 +50,7 @@ from ._workercounts import WorkerCounts
 from .base import BaseHooks
 
 if TYPE_CHECKING:
+    from async_reduce.services._events import ServiceEvent
     from async_reduce.workers._events import WorkerEvent
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "LocationStatistics",
     "OverallStatistics",
     "PoolEventStatistics",
+    "ServiceEventStatistics",
     "StatisticsDetailHooks",
     "StatisticsOverallHooks",
     "WorkerEventStatistics",
@@ -111,6 +114,53 @@ class _PoolCounts:
         )
 
 
+class _ServiceCounts:
+    """Shared-service events, told apart by their ``kind`` (importing the
+    services layer here would be circular)."""
+
+    __slots__ = (
+        "broken",
+        "start_failures",
+        "start_time",
+        "started",
+        "stopped",
+        "teardown_errors",
+    )
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.start_failures = 0
+        self.broken = 0
+        self.stopped: Counter[str] = Counter()
+        self.start_time = LogHistogram()
+        self.teardown_errors = 0
+
+    def count(self, event: Any) -> None:
+        kind = getattr(event, "kind", None)
+        if kind == "started":
+            self.started += 1
+            self.start_time.record(event.duration)
+        elif kind == "stopped":
+            self.stopped[event.reason] += 1
+            if event.exception is not None:
+                self.teardown_errors += 1
+        elif kind == "start_failed":
+            self.start_failures += 1
+        elif kind == "failed":
+            self.broken += 1
+
+    def snapshot(self) -> ServiceEventStatistics:
+        return ServiceEventStatistics(
+            started=self.started,
+            start_failures=self.start_failures,
+            stopped=sum(self.stopped.values()),
+            stopped_by_reason=MappingProxyType(dict(self.stopped)),
+            broken=self.broken,
+            teardown_errors=self.teardown_errors,
+            start_time=summarize(self.start_time),
+        )
+
+
 class StatisticsOverallHooks(BaseHooks):
     """Counts over every call of the reducers these hooks are attached to.
 
@@ -162,6 +212,7 @@ class StatisticsOverallHooks(BaseHooks):
         self._latency = LogHistogram()
         self._pool = _PoolCounts()
         self._workers = WorkerCounts()
+        self._services = _ServiceCounts()
 
     def __str__(self) -> str:
         return (
@@ -232,6 +283,10 @@ class StatisticsOverallHooks(BaseHooks):
         """Count a worker pool event."""
         self._workers.count(event)
 
+    def on_service_event(self, event: ServiceEvent) -> None:
+        """Count a shared-service event."""
+        self._services.count(event)
+
     def snapshot(self) -> OverallStatistics:
         """Every figure, as a frozen :class:`OverallStatistics`.
 
@@ -255,6 +310,7 @@ class StatisticsOverallHooks(BaseHooks):
             latency=summarize(self._latency),
             pool=self._pool.snapshot(),
             workers=self._workers.snapshot(),
+            services=self._services.snapshot(),
         )
 
     def reset(self) -> None:

@@ -4,13 +4,15 @@ Each is a frozen, slotted dataclass, so fields added later never break a hook.
 Events name a service by its name (the ``name=`` given to ``use``, or the
 factory's ``module:qualname``) and never carry argument values, so they can
 go to logs and metric labels without leaking a DSN or a password.  Durations
-are seconds (``time.perf_counter`` differences).
+are seconds (``time.perf_counter`` differences).  Each class has a ``kind``
+(``"started"``, ``"start_failed"``, ``"lingering"``, ``"failed"``,
+``"stopped"``) for dispatching or labelling without importing the classes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 __all__ = [
     "ServiceFailed",
@@ -38,6 +40,8 @@ class ServiceStarted:
         dependencies: names of the services its start used.
     """
 
+    kind: ClassVar[str] = "started"
+
     scope: object
     name: str
     serial: int
@@ -54,6 +58,8 @@ class ServiceStartFailed:
     for a start nobody waited for any more).
     """
 
+    kind: ClassVar[str] = "start_failed"
+
     scope: object
     name: str
     serial: int
@@ -66,6 +72,8 @@ class ServiceLingering:
     """The last user released the service; it stops in ``linger`` seconds
     unless used again."""
 
+    kind: ClassVar[str] = "lingering"
+
     scope: object
     name: str
     serial: int
@@ -77,6 +85,8 @@ class ServiceFailed:
     """A running service failed (its context manager raised, or its task was
     cancelled from inside, while it was in use): its dependents are stopped,
     then it is torn down; the next use starts a fresh one."""
+
+    kind: ClassVar[str] = "failed"
 
     scope: object
     name: str
@@ -98,6 +108,8 @@ class ServiceStopped:
         exception: what the teardown raised (logged, never propagated), else
             ``None``.
     """
+
+    kind: ClassVar[str] = "stopped"
 
     scope: object
     name: str
