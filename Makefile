@@ -36,7 +36,8 @@ unit: $(DEV_STAMP)
 # The suite once normally, then the reducer's, pool's and services' tests again
 # under asyncio debug mode (slow-callback and never-retrieved checks on).
 test: lint typecheck unit
-	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool tests/services
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/services
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
