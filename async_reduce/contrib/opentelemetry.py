@@ -37,6 +37,7 @@ from async_reduce.hooks.base import BaseHooks
 from ._otel_workers import WorkerInstruments
 
 if TYPE_CHECKING:
+    from async_reduce.fleet import FleetEvent
     from async_reduce.workers import WorkerEvent
 
 __all__ = ["OpenTelemetryHooks"]
@@ -144,6 +145,8 @@ class OpenTelemetryHooks(BaseHooks):
       duration of executions that ended with a result or an error.
     * ``async_reduce.execution.callers``: histogram of callers served per
       execution.
+    * ``async_reduce.fleet.events``: fleet reducer events, with the
+      attributes ``fleet`` (namespace), ``kind`` and ``reason``.
     * Worker pools (:mod:`async_reduce.workers`) reporting to these hooks,
       with the attribute ``pool`` (the pool's name; at most
       ``max_locations`` names, later ones as ``<other>``):
@@ -216,6 +219,11 @@ class OpenTelemetryHooks(BaseHooks):
             CALLERS_BUCKETS,
         )
         self._workers = WorkerInstruments(meter, _histogram, SECONDS_BUCKETS, limit)
+        self._fleet = meter.create_counter(
+            "async_reduce.fleet.events",
+            unit="{event}",
+            description="Fleet reducer events, by kind.",
+        )
 
     def _observer(
         self, slot: str
@@ -270,3 +278,9 @@ class OpenTelemetryHooks(BaseHooks):
     def on_worker_event(self, event: WorkerEvent) -> None:
         """Record a worker pool event."""
         self._workers.count(event)
+
+    def on_fleet_event(self, event: FleetEvent) -> None:
+        """Count a fleet event."""
+        self._fleet.add(
+            1, {"fleet": event.namespace, "kind": event.kind, "reason": event.reason}
+        )

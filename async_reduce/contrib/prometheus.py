@@ -59,6 +59,7 @@ from async_reduce.hooks.base import BaseHooks
 from ._prometheus_workers import WorkerMetrics
 
 if TYPE_CHECKING:
+    from async_reduce.fleet import FleetEvent
     from async_reduce.workers import WorkerEvent
 
 __all__ = ["PrometheusHooks"]
@@ -369,6 +370,11 @@ class PrometheusHooks(BaseHooks):
     * ``NS_execution_callers``: histogram of callers served per execution
       (every finished execution, cancelled ones included).
 
+    Fleet reducers (:mod:`async_reduce.fleet`) reporting to these hooks add
+    ``NS_fleet_events_total``, labelled ``fleet`` (the fleet's namespace),
+    ``kind`` and ``reason`` (the fields of
+    :class:`~async_reduce.fleet.FleetEvent`; never a key or an argument).
+
     Worker pools (:mod:`async_reduce.workers`) reporting to these hooks add
     metrics labelled ``pool`` (the pool's name, at most ``max_locations``
     names, later ones under ``<other>``):
@@ -461,6 +467,14 @@ class PrometheusHooks(BaseHooks):
             collectors = [_Collector(namespace, table)]
         self._workers = WorkerMetrics(namespace, seconds, limit)
         collectors.extend(self._workers.all())
+        self._fleet = Counter(
+            "fleet_events",
+            "Fleet reducer events (async_reduce.fleet.FleetEvent), by kind.",
+            labelnames=("fleet", "kind", "reason"),
+            namespace=namespace,
+            registry=None,
+        )
+        collectors.append(self._fleet)
         self._collectors = collectors
         registered: list[Any] = []
         try:
@@ -516,3 +530,7 @@ class PrometheusHooks(BaseHooks):
     def on_worker_event(self, event: WorkerEvent) -> None:
         """Record a worker pool event."""
         self._workers.count(event)
+
+    def on_fleet_event(self, event: FleetEvent) -> None:
+        """Count a fleet event."""
+        self._fleet.labels(event.namespace, event.kind, event.reason).inc()

@@ -176,6 +176,9 @@ class OverallStatistics:
         pool: connection pool figures.
         workers: worker pool figures.
         services: shared-service figures (``on_service_event``).
+        fleet: fleet events counted by kind (see
+            :class:`async_reduce.fleet.FleetEvent`), read-only; kinds never
+            seen are absent.
 
     .. versionadded:: 2.0
     """
@@ -197,6 +200,7 @@ class OverallStatistics:
     pool: PoolEventStatistics
     workers: WorkerEventStatistics
     services: ServiceEventStatistics = field(default_factory=ServiceEventStatistics)
+    fleet: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

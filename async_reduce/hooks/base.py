@@ -57,6 +57,7 @@ from async_reduce._events import (
 from async_reduce._hookerrors import report_hook_error
 
 if TYPE_CHECKING:
+    from async_reduce.fleet._events import FleetEvent
     from async_reduce.services._events import ServiceEvent
     from async_reduce.workers._events import WorkerEvent
 
@@ -137,8 +138,9 @@ class BaseHooks:
         .. versionadded:: 2.0
         """
 
-    def on_fleet_event(self, event: Any) -> None:
-        """A fleet (cross-process) reducer reports ``event``.
+    def on_fleet_event(self, event: FleetEvent) -> None:
+        """A fleet (cross-process) reducer reports ``event``, a
+        :class:`async_reduce.fleet.FleetEvent`.
 
         .. versionadded:: 2.0
         """
@@ -339,7 +341,7 @@ class MultipleHooks(BaseHooks):
             except Exception as exc:
                 report_hook_error(member, "on_pool_event", exc)
 
-    def on_fleet_event(self, event: Any) -> None:
+    def on_fleet_event(self, event: FleetEvent) -> None:
         """Call ``on_fleet_event`` of every member that has it, in order."""
         for member, method in self._fleet:
             try:

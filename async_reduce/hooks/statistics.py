@@ -50,6 +50,7 @@ from ._workercounts import WorkerCounts
 from .base import BaseHooks
 
 if TYPE_CHECKING:
+    from async_reduce.fleet._events import FleetEvent
     from async_reduce.services._events import ServiceEvent
     from async_reduce.workers._events import WorkerEvent
 
@@ -186,7 +187,7 @@ class StatisticsOverallHooks(BaseHooks):
 
     :meth:`snapshot` adds fan-in (callers per execution), the coalescing
     ratio, execution latency percentiles, connection pool and worker pool
-    figures; see
+    figures, and fleet events by kind; see
     :class:`OverallStatistics`.  :meth:`reset` zeroes everything except
     ``in_flight``, which is a level rather than a count.
 
@@ -213,6 +214,7 @@ class StatisticsOverallHooks(BaseHooks):
         self._pool = _PoolCounts()
         self._workers = WorkerCounts()
         self._services = _ServiceCounts()
+        self._fleet: Counter[str] = Counter()
 
     def __str__(self) -> str:
         return (
@@ -287,6 +289,10 @@ class StatisticsOverallHooks(BaseHooks):
         """Count a shared-service event."""
         self._services.count(event)
 
+    def on_fleet_event(self, event: FleetEvent) -> None:
+        """Count a fleet event by its ``kind``."""
+        self._fleet[event.kind] += 1
+
     def snapshot(self) -> OverallStatistics:
         """Every figure, as a frozen :class:`OverallStatistics`.
 
@@ -311,6 +317,7 @@ class StatisticsOverallHooks(BaseHooks):
             pool=self._pool.snapshot(),
             workers=self._workers.snapshot(),
             services=self._services.snapshot(),
+            fleet=MappingProxyType(dict(self._fleet)),
         )
 
     def reset(self) -> None:
