@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pool_helpers import MemoryConnection, MemoryStrategy
+from pool_helpers import Clock, MemoryConnection, MemoryStrategy
 from pytest_redis import factories
 
 import async_reduce.pool
@@ -95,25 +95,6 @@ async def redis_flushed(redis_server: Any) -> Any:
 
 
 # -- a clock the test moves ------------------------------------------------------
-
-
-class Clock:
-    """Monotonic time that moves only when the test says so.
-
-    Replaces ``time.monotonic`` in the pool's modules and ``time()`` of the
-    running event loop, so deadlines the pool computes and timers it sets
-    agree: ``advance()`` makes every timer that falls due run on the next
-    loop iteration, without waiting for real time to pass.
-    """
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -135,3 +135,22 @@ async def eventually(predicate: Any, rounds: int = 200) -> None:
             return
         await asyncio.sleep(0)
     assert predicate(), "condition not reached"
+
+
+class Clock:
+    """Monotonic time that moves only when the test says so.
+
+    Replaces ``time.monotonic`` in the pool's modules and ``time()`` of the
+    running event loop, so deadlines the pool computes and timers it sets
+    agree: ``advance()`` makes every timer that falls due run on the next
+    loop iteration, without waiting for real time to pass.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -6,8 +6,8 @@ import asyncio
 import logging
 
 import pytest
-from conftest import Clock
 from pool_helpers import (
+    Clock,
     MemoryConnection,
     MemoryStrategy,
     RecordingHooks,

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import Clock
 from pool_helpers import (
     CheckingStrategy,
+    Clock,
     MemoryStrategy,
     RecordingHooks,
     check_invariants,
