@@ -315,17 +315,18 @@ class Services:
         the task that called ``acquire`` is cancelled if the service fails
         while held.
         """
-        use = self.use(
-            factory,
-            *args,
-            name=name,
-            linger=linger,
-            cancel_on_failure=False,
-            **kwargs,
-        )
-        entry = self._try_take(use._key, use._linger)
+        key, shown = self._key(factory, args, kwargs, name)
+        if linger is not None:
+            linger = _check_linger(linger)
+        if cancel_on_failure is not False and cancel_on_failure is not True:
+            raise TypeError(
+                f"cancel_on_failure must be True or False, got {cancel_on_failure!r}"
+            )
+        entry = self._try_take(key, linger)
         if entry is None:
-            entry = await self._acquire_slow(use)
+            entry = await self._acquire_slow(
+                ServiceUse(self, key, shown, factory, args, kwargs, linger, False)
+            )
         if not entry.acquired:
             self._held.setdefault(id(entry.instance), []).append(entry)
         entry.acquired += 1

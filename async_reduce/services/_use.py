@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._entry import RUNNING, ServiceEntry
 from ._errors import ServiceBroken
+from ._lifecycle import current_start
 
 if TYPE_CHECKING:
     from ._scope import Services
@@ -68,9 +69,18 @@ class ServiceUse:
         if self._entry is not None:
             raise RuntimeError(f"this use() of {self._name} is already entered")
         scope = self._scope
-        entry = scope._try_take(self._key, self._linger)
-        if entry is None:
-            entry = await scope._acquire_slow(self)
+        entry = scope._registry.get(self._key)
+        if (
+            entry is not None
+            and entry.state is RUNNING
+            and self._linger is None
+            and current_start.get() is None
+        ):
+            entry.users += 1  # the common case, inlined: a running service
+        else:
+            entry = scope._try_take(self._key, self._linger)
+            if entry is None:
+                entry = await scope._acquire_slow(self)
         self._entry = entry
         if self._cancel:
             task = asyncio.current_task()
