@@ -23,10 +23,13 @@ repeat, so that no variant's leftovers slow another.
 * ``asyncscope_using``: asyncscope 0.12, ``async with scope.using_scope():
   await scope.service(name, proc)`` (its context-manager form).
 
-asyncscope is skipped when it is not installed (``pip install
-'asyncscope==0.12.*'``, listed in requirements-bench.txt).  Each figure is
-the median per-call time over several repeats; repeats alternate between the
-variants so that machine noise falls on all of them.  A full run takes about
+asyncscope runs in a virtual environment of its own, ``.venv-asyncscope``
+(created on first use with ``pip install 'asyncscope==0.12.*'``): its wheel
+installs a top-level ``tests`` package that would shadow this project's tests
+in the main venv.  Its variants run in a process started from that venv for
+each repeat (``--peer-only``), alternating with ours; without network access
+to create the venv they are left out and the run says so.  Each figure is the
+median per-call time over several repeats.  A full run takes about
 20 seconds, ``--quick`` about 3.
 """
 
@@ -40,17 +43,20 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from async_reduce.services import Services
-
 DSN = "postgres://db.internal/app"
+ROOT = Path(__file__).resolve().parent.parent
+PEER_VENV = ROOT / ".venv-asyncscope"
+PEER_REQUIREMENT = "asyncscope==0.12.*"
+PEER_VARIANTS = ("asyncscope_service", "asyncscope_using")
+OURS = ("floor", "use", "use_named", "acquire")
 
 
 class Client:
@@ -91,6 +97,8 @@ async def setup(name: str, stack: AsyncExitStack) -> Call:
         return floor
     if name.startswith("asyncscope"):
         return await setup_asyncscope(name, stack)
+    from async_reduce.services import Services
+
     services = await stack.enter_async_context(Services())
     await services.acquire(database, DSN)  # keeps it running
     await services.acquire(database, DSN, name="db")
@@ -138,12 +146,25 @@ async def setup_asyncscope(name: str, stack: AsyncExitStack) -> Call:
     return calls[name]
 
 
-def have_asyncscope() -> bool:
+def peer_python() -> str | None:
+    """The interpreter of the asyncscope venv, created on first use; ``None``
+    when it cannot be created."""
+    python = PEER_VENV / "bin" / "python"
+    stamp = PEER_VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == PEER_REQUIREMENT:
+        return str(python)
     try:
-        import asyncscope  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", PEER_REQUIREMENT],
+            check=True,
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"asyncscope left out: its venv could not be made ({exc})")
+        return None
+    stamp.write_text(PEER_REQUIREMENT)
+    return str(python)
 
 
 async def run_variant(name: str, calls: int) -> float:
@@ -154,14 +175,30 @@ async def run_variant(name: str, calls: int) -> float:
         return await timed(call, calls)
 
 
+def peer_repeat(python: str, calls: int) -> dict[str, float]:
+    """One repeat of the asyncscope variants, in the asyncscope venv."""
+    done = subprocess.run(
+        [python, "-m", "benchmarks.services_bench", "--peer-only", str(calls)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def measure(calls: int, repeats: int) -> dict[str, list[float]]:
-    names = ["floor", "use", "use_named", "acquire"]
-    if have_asyncscope():
-        names += ["asyncscope_service", "asyncscope_using"]
+    python = peer_python()
+    names = list(OURS) + (list(PEER_VARIANTS) if python else [])
     samples: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
-        for name in names:
+        for name in OURS:
             samples[name].append(asyncio.run(run_variant(name, calls)))
+        if python is not None:
+            for name, value in peer_repeat(python, calls).items():
+                samples[name].append(value)
     return samples
 
 
@@ -200,7 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--peer-only", type=int, metavar="CALLS", help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.peer_only is not None:  # inside the asyncscope venv
+        figures = {
+            name: asyncio.run(run_variant(name, args.peer_only))
+            for name in PEER_VARIANTS
+        }
+        print(json.dumps(figures))
+        return 0
     calls, repeats = (2_000, 3) if args.quick else (20_000, 9)
     samples = measure(calls, repeats)
     rows = report(samples)
@@ -211,10 +258,18 @@ def main(argv: list[str] | None = None) -> int:
             if key in rows[ours]:
                 print(f"{peer} / {ours}: {rows[ours][key]:.1f}x")
     if args.json is not None:
-        try:
-            peer_version = version("asyncscope")
-        except PackageNotFoundError:
-            peer_version = None
+        peer_version = None
+        if "asyncscope_service" in rows:
+            peer_version = subprocess.run(
+                [
+                    str(PEER_VENV / "bin" / "python"),
+                    "-c",
+                    "import importlib.metadata as m; print(m.version('asyncscope'))",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
         document = {
             "benchmark": "services_bench",
             "date": datetime.date.today().isoformat(),
