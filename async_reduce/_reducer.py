@@ -12,6 +12,7 @@ from types import CoroutineType
 from typing import Any, TypeVar
 
 from ._flight import (
+    FINISHED,
     INFO,
     TASK,
     WAITING,
@@ -26,7 +27,15 @@ from ._flight import (
 from ._hookerrors import report_hook_error
 from ._keys import AUTO, auto_key, display_ident, unhashable_error
 from ._location import coroutine_location
-from ._validate import UNSET, Unset, check_bool, check_orphans, check_timeout
+from ._recent import RecentOutcomes
+from ._validate import (
+    UNSET,
+    Unset,
+    check_bool,
+    check_orphans,
+    check_share_for,
+    check_timeout,
+)
 from .hooks.base import BaseHooks, MultipleHooks
 
 __all__ = ["AsyncReducer", "ReducedCall", "async_reduce"]
@@ -136,13 +145,17 @@ class ReducedCall(Coroutine[Any, Any, T]):
                 reducer, loop, flights, key, flight, future, coro, self._ident
             )
         elif flight is None:
-            flights[key] = flight = [1, None, None, future]
-            try:
-                flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
-            except BaseException:
-                release(flights, key, flight)
-                coro.close()
-                raise
+            recent = reducer._recent
+            if recent is not None:
+                flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
+            if flight is None:
+                flights[key] = flight = [1, None, None, future]
+                try:
+                    flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
+                except BaseException:
+                    release(flights, key, flight)
+                    coro.close()
+                    raise
         else:
             coro.close()
             flight[WAITING] += 1
@@ -219,6 +232,15 @@ def _enter_with_hooks(
         hooks.on_apply_for(coro, shown)
     except Exception as exc:
         report_hook_error(hooks, "on_apply_for", exc)
+    recent = reducer._recent
+    if flight is None and recent is not None:
+        flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
+        if flight is not None:
+            try:
+                hooks.on_reducing_for(coro, shown)
+            except Exception as exc:
+                report_hook_error(hooks, "on_reducing_for", exc)
+            return since, flight
     if flight is None:
         info = _new_tuple(HookInfo, (coro, shown, location, since, hooks))
         flights[key] = flight = [1, None, info, future]
@@ -243,6 +265,21 @@ def _enter_with_hooks(
             report_hook_error(hooks, "on_reducing_for", exc)
         coro.close()
     return since, flight
+
+
+def _reuse_or_remember(
+    recent: RecentOutcomes,
+    loop: asyncio.AbstractEventLoop,
+    key: Hashable,
+    future: asyncio.Future[Any],
+    coro: Coroutine[Any, Any, Any],
+) -> tuple[Flight[Any] | None, Coroutine[Any, Any, Any]]:
+    """With ``share_for``: a finished flight holding ``key``'s kept outcome
+    (``coro`` is closed), or no flight and ``coro`` wrapped to keep its own."""
+    if recent.reuse(loop, key, future):
+        coro.close()
+        return [FINISHED, None, None, future], coro
+    return None, recent.remember(loop, key, coro)
 
 
 _new_call = object.__new__
@@ -298,6 +335,13 @@ class AsyncReducer:
         timeout: default seconds a caller waits; ``None`` waits forever.
         orphans: ``"cancel"`` (default) cancels work that no caller waits for
             any more; ``"finish"`` lets it complete.
+        share_for: seconds an execution's outcome (its result or exception;
+            never a cancellation) stays reusable after it ended: a call of
+            the same key within that time gets it at once instead of
+            starting the work again.  ``0`` (default) keeps nothing, and
+            costs nothing.
+
+            .. versionadded:: 2.0
     """
 
     __slots__ = (
@@ -309,6 +353,7 @@ class AsyncReducer:
         "_original_hooks",
         "_orphans",
         "_orphans_cancel",
+        "_recent",
         "_timeout",
         "_typed",
         "_want_abandoned",
@@ -323,6 +368,7 @@ class AsyncReducer:
         typed: bool = False,
         timeout: float | None = None,
         orphans: str = "cancel",
+        share_for: float = 0.0,
     ) -> None:
         self._hooks: Any = None
         self._set_hooks(hooks)
@@ -330,6 +376,8 @@ class AsyncReducer:
         self._timeout = check_timeout(timeout)
         self._orphans = check_orphans(orphans)
         self._orphans_cancel = self._orphans == "cancel"
+        share_for = check_share_for(share_for)
+        self._recent = RecentOutcomes(share_for) if share_for else None
         self._by_loop: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[Hashable, Flight[Any]]
         ] = weakref.WeakKeyDictionary()
@@ -403,6 +451,12 @@ class AsyncReducer:
     def orphans(self) -> str:
         """``"cancel"`` or ``"finish"``: what happens to work nobody waits for."""
         return self._orphans
+
+    @property
+    def share_for(self) -> float:
+        """Seconds an outcome stays reusable after its execution ended."""
+        recent = self._recent
+        return 0.0 if recent is None else recent.share_for
 
     def __repr__(self) -> str:
         return (
@@ -538,12 +592,16 @@ class AsyncReducer:
         flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
         future = loop.create_future()
         flight = flights.get(key)
-        if flight is None:
+        recent = self._recent
+        if flight is None and recent is not None and recent.reuse(loop, key, future):
+            flight = [FINISHED, None, None, future]
+        elif flight is None:
             flights[key] = flight = [1, None, None, future]
             try:
-                flight[TASK] = loop.create_task(
-                    execute(flights, key, flight, fn(*args, **kwargs))
-                )
+                work = fn(*args, **kwargs)
+                if recent is not None:
+                    work = recent.remember(loop, key, work)
+                flight[TASK] = loop.create_task(execute(flights, key, flight, work))
             except BaseException:
                 release(flights, key, flight)
                 raise
@@ -597,13 +655,20 @@ class AsyncReducer:
         """Make the next call for ``key`` start a new execution.
 
         The execution in flight goes on and still serves the callers that
-        joined it; only later callers are kept out of it.  Applies to the
-        running loop (to every loop when called outside one).
+        joined it; only later callers are kept out of it.  An outcome kept
+        for ``share_for`` is dropped.  Applies to the running loop (to every
+        loop when called outside one).
 
         Returns:
             Whether an execution of ``key`` was in flight.
         """
         hash(key)
+        if self._recent is not None:
+            try:
+                loop: asyncio.AbstractEventLoop | None = _get_running_loop()
+            except RuntimeError:
+                loop = None
+            self._recent.forget(key, loop)
         found = False
         for flights in self._current_flights():
             flight = flights.pop(key, None)

@@ -11,7 +11,14 @@ import enum
 import math
 from typing import Any, Final, Literal
 
-__all__ = ["UNSET", "Unset", "check_bool", "check_orphans", "check_timeout"]
+__all__ = [
+    "UNSET",
+    "Unset",
+    "check_bool",
+    "check_orphans",
+    "check_share_for",
+    "check_timeout",
+]
 
 
 class Unset(enum.Enum):
@@ -57,3 +64,14 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_share_for(value: Any) -> float:
+    """``share_for`` is a finite number of seconds >= 0 (0: no reuse)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"share_for must be a number of seconds, got {type(value).__name__}"
+        )
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"share_for must be a finite number >= 0, got {value!r}")
+    return float(value)

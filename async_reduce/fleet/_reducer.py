@@ -158,7 +158,9 @@ class FleetReducer:
             raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
         if "{" in namespace or "}" in namespace:
             raise ValueError("namespace must not contain '{' or '}' (hash tags)")
-        self._local = AsyncReducer(hooks, typed=typed, timeout=timeout, orphans=orphans)
+        self._local = AsyncReducer(
+            hooks, typed=typed, timeout=timeout, orphans=orphans, share_for=share_for
+        )
         self._coordinator = coordinator
         self._namespace = namespace
         self._keys = KeyBuilder(namespace)

@@ -181,8 +181,9 @@ async def test_tampered_pickle_is_never_unpickled(
         assert await b(gated("dst", "own"), ident="dst") == "own"
         # A forged outcome with an evil pickle and a made-up signature.
         forged = stored[:13] + b"r" + b"f" * 32 + b"\0" * 32 + pickle.dumps(_Evil())
-        await client.set(dst_key, forged)
-        assert await b(gated("dst", "own"), ident="dst") == "own"
+        forged_key = f"async_reduce:{{{a._keys.for_ident('forged')}}}:out"
+        await client.set(forged_key, forged)
+        assert await b(gated("forged", "own"), ident="forged") == "own"
     finally:
         await client.aclose()
     assert EXPLOITED == []
