@@ -43,6 +43,7 @@ class ServiceEntry:
 
     __slots__ = (
         "abort_error",
+        "acquire_watchers",
         "acquired",
         "cancelled_watchers",
         "dependencies",
@@ -112,6 +113,8 @@ class ServiceEntry:
         # Tasks to cancel if it fails (cancel_on_failure=True), and those
         # cancelled for that reason.
         self.watchers: list[asyncio.Task[Any]] = []
+        # The same for acquire() holds (release() may come from another task).
+        self.acquire_watchers: list[asyncio.Task[Any]] = []
         self.cancelled_watchers: list[asyncio.Task[Any]] = []
         self.seq = 0  # order of becoming running within the scope
         self.start_began = now

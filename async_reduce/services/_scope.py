@@ -313,7 +313,8 @@ class Services:
         Arguments and errors as for :meth:`use`.  Cancelled while waiting for
         the start, the caller holds nothing.  With ``cancel_on_failure=True``
         the task that called ``acquire`` is cancelled if the service fails
-        while held.
+        while held; a ``release`` from that task, or the last ``release``,
+        ends that.
         """
         key, shown = self._key(factory, args, kwargs, name)
         if linger is not None:
@@ -333,7 +334,7 @@ class Services:
         if cancel_on_failure is not False:
             task = asyncio.current_task()
             if task is not None:
-                entry.watchers.append(task)
+                entry.acquire_watchers.append(task)
         return entry.instance
 
     def release(self, service: object) -> None:
@@ -367,10 +368,14 @@ class Services:
             entries.remove(entry)
             if not entries:
                 del self._held[id(service)]
-        if entry.watchers:
+        watchers = entry.acquire_watchers
+        if watchers:
+            # Ends the watch of the releasing task; with no hold left, of all.
             task = asyncio.current_task()
-            watchers = entry.watchers
-            watchers.remove(task if task in watchers else watchers[0])
+            if not entry.acquired:
+                watchers.clear()
+            elif task in watchers:
+                watchers.remove(task)
         self._drop(entry)
 
     # -- internals used by ServiceUse ---------------------------------------------
@@ -674,7 +679,7 @@ class Services:
         self._tell_users(entry)
 
     def _tell_users(self, entry: ServiceEntry) -> None:
-        for task in entry.watchers:
+        for task in (*entry.watchers, *entry.acquire_watchers):
             if not task.done():
                 task.cancel()
                 entry.cancelled_watchers.append(task)

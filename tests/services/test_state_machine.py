@@ -81,8 +81,14 @@ class Inst:
 
 
 class User:
-    def __init__(self, machine: ServicesMachine, name: str, linger: float | None):
+    """A task holding one service until released: through a ``use`` block
+    (optionally with ``cancel_on_failure``) or ``acquire``/``release``."""
+
+    def __init__(
+        self, machine: ServicesMachine, name: str, linger: float | None, style: str
+    ) -> None:
         self.name = name
+        self.style = style
         self.instance: Inst | None = None
         self.release = asyncio.Event()
         self.cancelled = False
@@ -93,7 +99,21 @@ class User:
         services = machine.services
         factory = machine.factories[self.name]
         try:
-            async with services.use(factory, services, linger=linger) as instance:
+            if self.style == "acquire":
+                instance = await services.acquire(factory, services, linger=linger)
+                try:
+                    self.instance = instance
+                    assert instance.up, f"{self.name}: got an instance already down"
+                    await self.release.wait()
+                finally:
+                    services.release(instance)
+                return
+            async with services.use(
+                factory,
+                services,
+                linger=linger,
+                cancel_on_failure=self.style == "block_cancel",
+            ) as instance:
                 self.instance = instance
                 assert instance.up, f"{self.name}: got an instance already down"
                 await self.release.wait()
@@ -186,9 +206,13 @@ class ServicesMachine(RuleBasedStateMachine):
     # -- rules ---------------------------------------------------------------
 
     @precondition(lambda self: not self.closed)
-    @rule(name=st.sampled_from(NAMES), linger=st.sampled_from([None, 0.0, 5.0]))
-    def use(self, name: str, linger: float | None) -> None:
-        self.users.append(User(self, name, linger))
+    @rule(
+        name=st.sampled_from(NAMES),
+        linger=st.sampled_from([None, 0.0, 5.0]),
+        style=st.sampled_from(["block", "block_cancel", "acquire"]),
+    )
+    def use(self, name: str, linger: float | None, style: str) -> None:
+        self.users.append(User(self, name, linger, style))
         self.settle()
 
     @precondition(lambda self: any(not u.task.done() for u in self.users))
