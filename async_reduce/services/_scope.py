@@ -137,7 +137,9 @@ class Services:
         linger: default seconds a service is kept after its last user left
             (``use(..., linger=)`` may ask for more).
         reducer: the :class:`~async_reduce.AsyncReducer` coalescing starts
-            (its hooks receive the service events); by default a private one.
+            (its hooks receive the service events; its ``timeout`` bounds
+            the wait for a start; it must not keep outcomes, ``share_for=0``);
+            by default a private one.
         hooks: hooks for the private reducer (pass ``reducer`` or ``hooks``,
             not both).
 
@@ -163,6 +165,13 @@ class Services:
             )
         elif hooks is not None:
             raise TypeError("pass reducer or hooks, not both")
+        if getattr(reducer, "share_for", 0.0):
+            # A kept outcome would hand out a service that has since stopped,
+            # or a start failure instead of a new attempt.
+            raise ValueError(
+                "reducer: a Services scope needs a reducer that keeps no"
+                f" outcomes (share_for=0), got share_for={reducer.share_for}"
+            )
         self._reducer = reducer
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         self._loop: asyncio.AbstractEventLoop | None = None

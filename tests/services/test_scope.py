@@ -227,6 +227,8 @@ def test_bad_arguments_are_named() -> None:
         Services(reducer=object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="reducer or hooks"):
         Services(reducer=AsyncReducer(), hooks=object())
+    with pytest.raises(ValueError, match="share_for"):
+        Services(reducer=AsyncReducer(share_for=1.0))
     services = Services()
     with pytest.raises(TypeError, match="factory"):
         services.use(42)  # type: ignore[arg-type]

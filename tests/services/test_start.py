@@ -11,7 +11,7 @@ from services_helpers import EventRecorder, Lab, settle
 
 from async_reduce import AsyncReducer
 from async_reduce.hooks import StatisticsOverallHooks
-from async_reduce.services import Services, ServiceStartFailed
+from async_reduce.services import Services, ServiceStartFailed, ServiceStopped
 
 
 async def test_concurrent_first_users_share_one_start(lab: Lab) -> None:
@@ -154,3 +154,36 @@ async def test_scope_exit_aborts_starts_in_progress(lab: Lab) -> None:
         await waiter
     assert lab.order("start failed") == ["db"]
     assert services.statistics().services == ()
+
+
+async def test_reducer_timeout_bounds_the_wait_for_a_start(lab: Lab) -> None:
+    """With a reducer timeout, a user waiting longer for a start gets
+    TimeoutError; with nobody left waiting the start is cancelled, and the
+    next use starts again."""
+    gate = asyncio.Event()
+    db = lab.factory("db", start_gate=gate)
+    async with Services(reducer=AsyncReducer(timeout=0.2)) as services:
+        with pytest.raises(TimeoutError):
+            await services.acquire(db, services)
+        await lab.until(lambda: lab.order("start failed") == ["db"])
+        gate.set()
+        assert (await services.acquire(db, services)).up
+
+
+async def test_start_nobody_waits_for_finishes_with_orphans_finish(lab: Lab) -> None:
+    """With a reducer keeping orphans, an abandoned start completes and the
+    unused service is then stopped (nothing stays up without a user)."""
+    recorder = EventRecorder()
+    gate = asyncio.Event()
+    db = lab.factory("db", start_gate=gate)
+    reducer = AsyncReducer(hooks=recorder, orphans="finish")
+    async with Services(reducer=reducer) as services:
+        user = asyncio.create_task(services.acquire(db, services))
+        await settle()
+        user.cancel()
+        await settle()
+        gate.set()
+        await lab.down("db")
+        assert services.statistics().services == ()
+    stopped = [e for e in recorder.events if isinstance(e, ServiceStopped)]
+    assert [e.reason for e in stopped] == ["released"]
