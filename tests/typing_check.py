@@ -144,3 +144,37 @@ async def worker_usage() -> None:
     assert_type(await blocking_load(3), str)
     assert_type(workers.statistics(), WorkerPoolStatistics)
     await blocking_load("3")  # type: ignore[arg-type]
+
+
+# -- shared services -----------------------------------------------------------
+
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+
+from async_reduce.services import Services, ServicesStatistics  # noqa: E402
+
+
+@asynccontextmanager
+async def database(dsn: str, pool_size: int = 10) -> AsyncIterator[bytes]:
+    yield dsn.encode()
+
+
+class Session:
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def services_usage() -> None:
+    async with Services(linger=5) as services:
+        async with services.use(database, "dsn", pool_size=2) as db:
+            assert_type(db, bytes)
+        assert_type(await services.acquire(database, "dsn"), bytes)
+        assert_type(await services.acquire(Session), Session)
+        async with services.use(Session, name="session", linger=1.0) as session:
+            assert_type(session, Session)
+        services.release(db)
+        assert_type(services.statistics(), ServicesStatistics)
+        services.use(len, "not a context manager")  # type: ignore[arg-type]

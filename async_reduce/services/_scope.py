@@ -10,7 +10,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from types import TracebackType
-from typing import Any, Literal
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, TypeVar
 
 from .._hookerrors import report_hook_error
 from .._reducer import AsyncReducer
@@ -44,6 +45,8 @@ from ._stats import ServicesStatistics, ServiceStatistics
 from ._use import ServiceUse
 
 __all__ = ["Services"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("async_reduce.services")
 perf_counter = time.perf_counter
@@ -259,14 +262,14 @@ class Services:
 
     def use(
         self,
-        factory: Callable[..., Any],
+        factory: Callable[..., AbstractAsyncContextManager[T]],
         /,
         *args: Any,
         name: Hashable | None = None,
         linger: float | None = None,
         cancel_on_failure: bool = False,
         **kwargs: Any,
-    ) -> ServiceUse:
+    ) -> ServiceUse[T]:
         """``async with services.use(factory, *args, **kwargs) as svc:``
 
         Holds the service for the block: starts it (once, however many ask
@@ -309,14 +312,14 @@ class Services:
 
     async def acquire(
         self,
-        factory: Callable[..., Any],
+        factory: Callable[..., AbstractAsyncContextManager[T]],
         /,
         *args: Any,
         name: Hashable | None = None,
         linger: float | None = None,
         cancel_on_failure: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> T:
         """Hold a service until :meth:`release`: ``svc = await services.acquire(...)``.
 
         Arguments and errors as for :meth:`use`.  Cancelled while waiting for
@@ -344,7 +347,8 @@ class Services:
             task = asyncio.current_task()
             if task is not None:
                 entry.acquire_watchers.append(task)
-        return entry.instance
+        instance: T = entry.instance
+        return instance
 
     def release(self, service: object) -> None:
         """Drop one hold taken by :meth:`acquire` on the service ``service``.
@@ -442,7 +446,7 @@ class Services:
             self._record_dependency(starting, entry)
         return entry
 
-    async def _acquire_slow(self, use: ServiceUse) -> ServiceEntry:
+    async def _acquire_slow(self, use: ServiceUse[Any]) -> ServiceEntry:
         """Hold service ``use._key``, starting it (through the reducer) if
         need be."""
         key = use._key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._entry import RUNNING, ServiceEntry
 from ._errors import ServiceBroken
@@ -16,9 +16,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ServiceUse"]
 
+T = TypeVar("T")
 
-class ServiceUse:
+
+class ServiceUse(Generic[T]):
     """What :meth:`Services.use` returns: ``async with`` it to hold the service.
+
+    Generic over the service's type (what the factory's context manager
+    gives), so ``async with services.use(database, dsn) as db`` types ``db``.
 
     Entering waits for the service (starting it if need be) and gives the
     service object; leaving releases the hold, without waiting for a
@@ -65,7 +70,7 @@ class ServiceUse:
         held = "holding" if self._entry is not None else "not holding"
         return f"<ServiceUse of {self._name} ({held})>"
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> T:
         if self._entry is not None:
             raise RuntimeError(f"this use() of {self._name} is already entered")
         scope = self._scope
@@ -87,7 +92,8 @@ class ServiceUse:
             if task is not None:
                 entry.watchers.append(task)
                 self._task = task
-        return entry.instance
+        instance: T = entry.instance
+        return instance
 
     async def __aexit__(
         self,
