@@ -9,8 +9,8 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from types import TracebackType
 from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from .._hookerrors import report_hook_error
