@@ -33,11 +33,13 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-# The suite once normally, then the reducer's, pool's and services' tests again
-# under asyncio debug mode (slow-callback and never-retrieved checks on).
+# The suite once normally, then the reducer's, pool's, services' and fleet's
+# tests again under asyncio debug mode (slow-callback and never-retrieved
+# checks on).
 test: lint typecheck unit
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/services
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fleet
 
 # The reducer, hooks and pool suites on the oldest and newest supported
 # CPythons, each in its own venv (.venv-X.Y); a version missing from this

@@ -379,3 +379,54 @@ async def test_redis_restart_mid_flight(
     GATES["y"].set()
     assert await first == await second == 1
     assert RUNS["y"] == 1
+
+
+async def test_lost_lease_never_overwrites_newer_leader(
+    redis_server: Any, make_fleet: Any
+) -> None:
+    """A leader whose lease was taken over reports lease_lost, and its outcome
+    never replaces the new leader's."""
+    a = make_fleet(redis_server, lease=0.3)
+    b = make_fleet(redis_server, lease=0.3)
+    GATES["old"] = asyncio.Event()
+    GATES["new"] = asyncio.Event()
+    first = asyncio.ensure_future(a(gated("old", "A"), ident="lease"))
+    await a.hooks.wait_for("leader")
+    client = redis.asyncio.Redis(port=redis_server.port)
+    try:
+        lock = f"async_reduce:{{{a._keys.for_ident('lease')}}}:lock"
+        assert await client.delete(lock) == 1  # as if the lease had expired
+        second = asyncio.ensure_future(b(gated("new", "B"), ident="lease"))
+        await b.hooks.wait_for("leader")
+        await a.hooks.wait_for("lease_lost")
+        GATES["old"].set()
+        assert await first == "A"  # its own callers still get its result
+        out = f"async_reduce:{{{a._keys.for_ident('lease')}}}:out"
+        assert await client.get(out) is None  # nothing written over b's lease
+        GATES["new"].set()
+        assert await second == "B"
+        stored = await client.get(out)
+        assert stored is not None
+        assert stored.endswith(b'"B"')
+    finally:
+        await client.aclose()
+
+
+async def test_slow_redis_falls_back_within_the_timeout(
+    redis_server: Any, make_fleet: Any
+) -> None:
+    """Redis paused (slow, not down): the call falls back after redis_timeout
+    instead of waiting for Redis."""
+    a = make_fleet(redis_server, redis_timeout=0.2)
+    assert await a(gated("warm", 0)) == 0  # connections made
+    client = redis.asyncio.Redis(port=redis_server.port)
+    try:
+        await client.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await a(gated("slow", "local")) == "local"
+        assert loop.time() - started < 2.5  # well before the pause ends
+        assert a.hooks.kinds()["fallback"] == 1
+    finally:
+        await client.execute_command("CLIENT", "UNPAUSE")
+        await client.aclose()
