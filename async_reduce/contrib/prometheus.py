@@ -56,10 +56,12 @@ from async_reduce.hooks._locations import (
 )
 from async_reduce.hooks.base import BaseHooks
 
+from ._prometheus_services import ServiceMetrics
 from ._prometheus_workers import WorkerMetrics
 
 if TYPE_CHECKING:
     from async_reduce.fleet import FleetEvent
+    from async_reduce.services import ServiceEvent
     from async_reduce.workers import WorkerEvent
 
 __all__ = ["PrometheusHooks"]
@@ -390,6 +392,16 @@ class PrometheusHooks(BaseHooks):
     * ``NS_worker_threads_stopped_total``: threads that ended, also
       labelled ``reason`` (``idle``, ``resize``, ``shutdown``).
 
+    Scopes of shared services (:mod:`async_reduce.services`) reporting to
+    these hooks add, labelled ``service`` (the service's name, never its
+    arguments; at most ``max_locations`` names, later ones under
+    ``<other>``):
+
+    * ``NS_service_events_total``: service events, also labelled ``kind``
+      (``started``, ``start_failed``, ``lingering``, ``failed``,
+      ``stopped``) and ``reason`` (why a service stopped; empty otherwise).
+    * ``NS_service_start_seconds``: histogram of successful start times.
+
     The ``location`` label takes at most ``max_locations`` distinct values;
     later locations are counted under ``<other>``, so dynamically created
     coroutine functions cannot grow the number of series without bound.
@@ -467,6 +479,8 @@ class PrometheusHooks(BaseHooks):
             collectors = [_Collector(namespace, table)]
         self._workers = WorkerMetrics(namespace, seconds, limit)
         collectors.extend(self._workers.all())
+        self._services = ServiceMetrics(namespace, seconds, limit)
+        collectors.extend(self._services.all())
         self._fleet = Counter(
             "fleet_events",
             "Fleet reducer events (async_reduce.fleet.FleetEvent), by kind.",
@@ -530,6 +544,10 @@ class PrometheusHooks(BaseHooks):
     def on_worker_event(self, event: WorkerEvent) -> None:
         """Record a worker pool event."""
         self._workers.count(event)
+
+    def on_service_event(self, event: ServiceEvent) -> None:
+        """Count a shared-service event."""
+        self._services.count(event)
 
     def on_fleet_event(self, event: FleetEvent) -> None:
         """Count a fleet event."""

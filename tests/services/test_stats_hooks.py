@@ -234,3 +234,61 @@ async def test_combined_and_legacy_hooks(lab: Lab) -> None:
     async with Services(hooks=Legacy()) as services:
         await services.acquire(db, services)
     assert lab.starts == {"db": 2}
+
+
+async def test_prometheus_hooks_export_service_events(lab: Lab) -> None:
+    """PrometheusHooks count service events by service, kind and stop reason,
+    with start times, in a real prometheus_client registry; service names
+    beyond max_locations go under <other>."""
+    from prometheus_client import CollectorRegistry
+
+    from async_reduce.contrib.prometheus import PrometheusHooks
+
+    registry = CollectorRegistry()
+    hooks = PrometheusHooks(registry=registry, namespace="svc", max_locations=2)
+    db = lab.factory("db")
+    bad = lab.factory("bad", start_error=OSError("refused"))
+    extra = lab.factory("extra")
+    async with Services(hooks=hooks) as services:
+        async with services.use(db, services):
+            pass
+        with pytest.raises(OSError, match="refused"):
+            await services.acquire(bad, services)
+        await services.acquire(extra, services)
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    db_name = "services_helpers:db"
+    assert (
+        sample("svc_service_events_total", service=db_name, kind="started", reason="")
+        == 1
+    )
+    assert (
+        sample(
+            "svc_service_events_total",
+            service=db_name,
+            kind="stopped",
+            reason="released",
+        )
+        == 1
+    )
+    assert (
+        sample(
+            "svc_service_events_total",
+            service="services_helpers:bad",
+            kind="start_failed",
+            reason="",
+        )
+        == 1
+    )
+    assert (
+        sample(
+            "svc_service_events_total",
+            service="<other>",
+            kind="stopped",
+            reason="scope_exit",
+        )
+        == 1
+    )
+    assert sample("svc_service_start_seconds_count", service=db_name) == 1
