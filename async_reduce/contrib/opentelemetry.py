@@ -29,6 +29,7 @@ from async_reduce._location import coroutine_location
 from async_reduce.hooks._buckets import CALLERS_BUCKETS, SECONDS_BUCKETS
 from async_reduce.hooks._locations import (
     DEFAULT_MAX_LOCATIONS,
+    OTHER_LOCATION,
     LocationTable,
     check_limit,
 )
@@ -38,6 +39,7 @@ from ._otel_workers import WorkerInstruments
 
 if TYPE_CHECKING:
     from async_reduce.fleet import FleetEvent
+    from async_reduce.services import ServiceEvent
     from async_reduce.workers import WorkerEvent
 
 __all__ = ["OpenTelemetryHooks"]
@@ -157,6 +159,13 @@ class OpenTelemetryHooks(BaseHooks):
       ``async_reduce.worker.threads_stopped`` (also ``reason``), with the
       meanings of the Prometheus metrics of the same names.
 
+    * Scopes of shared services (:mod:`async_reduce.services`) reporting to
+      these hooks, with the attribute ``service`` (the service's name, never
+      its arguments; at most ``max_locations`` names, later ones as
+      ``<other>``): ``async_reduce.service.events`` (also ``kind`` and, for
+      stops, ``reason``) and ``async_reduce.service.start_duration``
+      (``s``, successful starts).
+
     Counts are kept in plain integers and read by the SDK when it collects,
     so a call costs a few increments; each finished execution records two
     histogram values, which with the OpenTelemetry SDK costs a few
@@ -219,6 +228,19 @@ class OpenTelemetryHooks(BaseHooks):
             CALLERS_BUCKETS,
         )
         self._workers = WorkerInstruments(meter, _histogram, SECONDS_BUCKETS, limit)
+        self._service_events = meter.create_counter(
+            "async_reduce.service.events",
+            unit="{event}",
+            description="Shared-service events, by kind and stop reason.",
+        )
+        self._service_starts = _histogram(
+            meter,
+            "async_reduce.service.start_duration",
+            "s",
+            "Duration of successful service starts.",
+            SECONDS_BUCKETS,
+        )
+        self._service_names: set[str] = set()
         self._fleet = meter.create_counter(
             "async_reduce.fleet.events",
             unit="{event}",
@@ -278,6 +300,24 @@ class OpenTelemetryHooks(BaseHooks):
     def on_worker_event(self, event: WorkerEvent) -> None:
         """Record a worker pool event."""
         self._workers.count(event)
+
+    def on_service_event(self, event: ServiceEvent) -> None:
+        """Count a shared-service event; record a start's duration."""
+        name = event.name
+        names = self._service_names
+        if name not in names:
+            if len(names) < self.max_locations:
+                names.add(name)
+            else:
+                name = OTHER_LOCATION
+        kind = event.kind
+        reason = str(getattr(event, "reason", "")) if kind == "stopped" else ""
+        self._service_events.add(1, {"service": name, "kind": kind, "reason": reason})
+        if kind == "started":
+            self._service_starts.record(
+                event.duration,  # type: ignore[union-attr]
+                {"service": name},
+            )
 
     def on_fleet_event(self, event: FleetEvent) -> None:
         """Count a fleet event."""

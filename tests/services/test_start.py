@@ -187,3 +187,54 @@ async def test_start_nobody_waits_for_finishes_with_orphans_finish(lab: Lab) -> 
         assert services.statistics().services == ()
     stopped = [e for e in recorder.events if isinstance(e, ServiceStopped)]
     assert [e.reason for e in stopped] == ["released"]
+
+
+async def test_running_service_is_handed_out_without_suspending(lab: Lab) -> None:
+    """Later users get the running instance at once: acquire() and entering
+    use() complete without yielding to the event loop."""
+    db = lab.factory("db")
+    async with Services() as services:
+        first = await services.acquire(db, services)
+        call = services.acquire(db, services)
+        with pytest.raises(StopIteration) as done:
+            call.send(None)
+        assert done.value.value is first
+        enter = services.use(db, services).__aenter__()
+        with pytest.raises(StopIteration) as entered:
+            enter.send(None)
+        assert entered.value.value is first
+
+
+async def test_abandoned_start_cancels_the_starts_it_waits_for(lab: Lab) -> None:
+    """When the only user of A leaves while A's start waits for B's start
+    (used by nobody else), both starts are cancelled; nothing stays."""
+    gate = asyncio.Event()
+    db = lab.factory("db", start_gate=gate)
+    app = lab.factory("app", uses=(db,))
+    async with Services() as services:
+        user = asyncio.create_task(services.acquire(app, services))
+        await lab.until(lambda: "db" in lab.order("starting"))
+        await settle()
+        user.cancel()
+        await lab.until(lambda: len(lab.order("start failed")) == 2)
+        assert sorted(lab.order("start failed")) == ["app", "db"]
+        assert services.statistics().services == ()
+        assert lab.starts == {}
+
+
+async def test_shared_dependency_start_goes_on_for_its_other_user(lab: Lab) -> None:
+    """When A's start is abandoned, the start of B that A waited for goes on
+    if another user waits for B too."""
+    gate = asyncio.Event()
+    db = lab.factory("db", start_gate=gate)
+    app = lab.factory("app", uses=(db,))
+    async with Services() as services:
+        app_user = asyncio.create_task(services.acquire(app, services))
+        db_user = asyncio.create_task(services.acquire(db, services))
+        await lab.until(lambda: "db" in lab.order("starting"))
+        await settle()
+        app_user.cancel()
+        await lab.until(lambda: "app" in lab.order("start failed"))
+        gate.set()
+        assert (await db_user).up
+        assert lab.order("start failed") == ["app"]

@@ -292,3 +292,43 @@ async def test_prometheus_hooks_export_service_events(lab: Lab) -> None:
         == 1
     )
     assert sample("svc_service_start_seconds_count", service=db_name) == 1
+
+
+async def test_opentelemetry_hooks_export_service_events(lab: Lab) -> None:
+    """OpenTelemetryHooks count service events by service, kind and stop
+    reason and record start durations, read back through the real SDK."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from async_reduce.contrib.opentelemetry import OpenTelemetryHooks
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        hooks = OpenTelemetryHooks(provider.get_meter("test"))
+        db = lab.factory("db")
+        async with Services(hooks=hooks) as services:
+            async with services.use(db, services):
+                pass
+            await services.acquire(db, services)
+        data = reader.get_metrics_data()
+    finally:
+        provider.shutdown()
+    found: dict[str, list[Any]] = {}
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found.setdefault(metric.name, []).extend(metric.data.data_points)
+    events = {
+        (p.attributes["kind"], p.attributes["reason"]): p.value
+        for p in found["async_reduce.service.events"]
+        if p.attributes["service"] == "services_helpers:db"
+    }
+    assert events == {
+        ("started", ""): 2,
+        ("stopped", "released"): 1,
+        ("stopped", "scope_exit"): 1,
+    }
+    (starts,) = found["async_reduce.service.start_duration"]
+    assert starts.count == 2
