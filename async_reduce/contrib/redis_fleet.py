@@ -11,31 +11,38 @@ Requires the ``redis`` extra (``pip install 'async-reduce[redis]'``)::
     @async_reduceable(fleet)
     async def fetch_user(user_id: int) -> dict: ...
 
-What it does in Redis, per key (all under one hash tag, the key's digest, so
+What it keeps in Redis, per key (all under one hash tag, the key's digest, so
 every script is valid on Redis Cluster)::
 
-    {prefix}:{<digest>}:lock   the leader's token, SET NX PX <lease>
-    {prefix}:{<digest>}:out    the last outcome, kept share_for + grace
-    {prefix}:{<digest>}:ch     the channel announcing outcomes
+    {prefix}:{<digest>}:lock        the leader's token, SET NX PX <lease>
+    {prefix}:{<digest>}:out         the last outcome, kept share_for + grace
+    {prefix}:{<digest>}:followers   the channels of the processes waiting
 
-A process's local execution of a key subscribes to the channel (one pub/sub
-connection per process and event loop carries every key), waits until the
-subscription is confirmed, then runs one script that reads the stored
-outcome if it may take it (produced within ``share_for``, or after this
-caller subscribed, or by the leader it follows), or else takes the lock, or
-else returns the holder's token and remaining lease.  Outcome ages are
-measured with the Redis server's clock (``TIME``), never across machines.
-The leader renews the lock by token and ends with one script that
-(only if no other token holds the lock) stores the outcome, deletes the lock
-and publishes the outcome.  Followers get the outcome in the announcement
-itself.  Commands have a time limit (``timeout``); any Redis error or
-timeout is reported to the fleet reducer, which then runs the work locally.
+Each process (per event loop) has one pub/sub connection, subscribed once to
+a channel of its own, ``{prefix}:proc:<random>``; announcements for every key
+it waits on arrive there, prefixed with the key's digest.  Because that
+subscription is in effect before the process reads anything, a follower
+needs no subscription per key, and the race between subscribing and reading
+cannot happen: one script, run once per local execution of a key, reads the
+stored outcome if the caller may take it (produced within ``share_for``, or
+after this caller arrived, or by the leader it follows), or else takes the
+lock (this process leads), or else adds the process's channel to the key's
+followers and returns the holder's token and remaining lease.  The leader
+renews the lock by token and ends with one script that, only if no other
+token holds the lock, stores the outcome, publishes it to every follower's
+channel, and deletes the lock and the followers.  Followers get the outcome
+in the announcement itself: a leader makes 2 round trips beyond its work
+(claim, finish), a follower 1 (claim).  Outcome ages are measured with the
+Redis server's clock (``TIME``), never across machines.  Commands have a
+time limit (``timeout``); any Redis error or timeout is reported to the
+fleet reducer, which then runs the work locally.
 
 The pub/sub connection is this module's own, made from the client's
 connection settings with redis-py's retries off: redis-py's ``PubSub``
 re-subscribes silently after a reconnect, and messages published in between
 are lost; here a dropped connection fails every wait on it, and each waiter
-subscribes again and reads the stored outcome instead.
+claims again on a new connection, which registers it again and reads the
+stored outcome.
 
 .. versionadded:: 2.0
 """
@@ -44,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 import weakref
 from collections import deque
@@ -64,12 +72,13 @@ from async_reduce.fleet import (
 
 __all__ = ["RedisCoordinator", "RedisFleetReducer"]
 
-# KEYS: lock, out.  ARGV: token, lease_ms, share_ms, since_ms, accepted...
+# KEYS: lock, out, followers.
+# ARGV: token, lease_ms, share_ms, since_ms, channel, grace_ms, accepted...
 # The stored outcome is the server time it was produced (13 digits, ms) then
 # the message.  It is taken when younger than share_ms, produced less than
-# since_ms ago (after this caller subscribed), or by an accepted token.
+# since_ms ago (after this caller arrived), or by an accepted token.
 # Returns {role, token, remaining_ms, message}; role 2: outcome, 1: leader,
-# 0: follower of token.
+# 0: follower of token (its channel now among the followers).
 _CLAIM = """
 local out = redis.call('GET', KEYS[2])
 if out then
@@ -80,7 +89,7 @@ if out then
   local age = now[1] * 1000 + math.floor(now[2] / 1000) - stamp
   local ok = age < tonumber(ARGV[3]) or age <= tonumber(ARGV[4])
   if not ok then
-    for i = 5, #ARGV do
+    for i = 7, #ARGV do
       if ARGV[i] == producer then ok = true break end
     end
   end
@@ -89,7 +98,10 @@ end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, ARGV[1], 0, ''}
 end
-return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), ''}
+local remaining = redis.call('PTTL', KEYS[1])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], math.max(remaining, 0) + tonumber(ARGV[6]))
+return {0, redis.call('GET', KEYS[1]) or '', remaining, ''}
 """
 
 # KEYS: lock.  ARGV: token, lease_ms.
@@ -100,7 +112,7 @@ end
 return 0
 """
 
-# KEYS: lock, out.  ARGV: token, message, keep_ms, channel.
+# KEYS: lock, out, followers.  ARGV: token, message, keep_ms, digest.
 _FINISH = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -108,33 +120,40 @@ local now = redis.call('TIME')
 local stamp = string.format('%013d', now[1] * 1000 + math.floor(now[2] / 1000))
 redis.call('SET', KEYS[2], stamp .. ARGV[2], 'PX', ARGV[3])
 if holder then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[4], ARGV[2])
+for _, channel in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  redis.call('PUBLISH', channel, ARGV[4] .. ARGV[2])
+end
+redis.call('DEL', KEYS[3])
 return 1
 """
 
-# KEYS: lock.  ARGV: token, message, channel.
+# KEYS: lock, followers.  ARGV: token, message, digest.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[3], ARGV[2])
+  for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    redis.call('PUBLISH', channel, ARGV[3] .. ARGV[2])
+  end
+  redis.call('DEL', KEYS[2])
   return 1
 end
 return 0
 """
 
 _SINCE_MARGIN = 0.05
+_DIGEST_SIZE = 64
 
 _FAILURES = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
 
 class _Subscription:
-    """One waiter's share of a channel: announcements queue up here."""
+    """One local execution waiting on a key: its announcements queue up here."""
 
-    __slots__ = ("channel", "closed", "error", "listener", "messages", "waiter")
+    __slots__ = ("closed", "digest", "error", "listener", "messages", "waiter")
 
-    def __init__(self, listener: _Listener, channel: bytes) -> None:
+    def __init__(self, listener: _Listener, digest: bytes) -> None:
         self.listener = listener
-        self.channel = channel
+        self.digest = digest
         self.messages: deque[bytes] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.error: BaseException | None = None
@@ -180,7 +199,12 @@ class _Subscription:
 
 
 class _Listener:
-    """The pub/sub connection of one event loop, shared by every key."""
+    """The pub/sub connection of one event loop, shared by every key.
+
+    It is subscribed to one channel of its own; announcements arrive there
+    prefixed with their key's digest and go to the subscriptions waiting on
+    that key.
+    """
 
     def __init__(self, coordinator: RedisCoordinator) -> None:
         self._coordinator = coordinator
@@ -188,9 +212,10 @@ class _Listener:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._connecting: asyncio.Future[None] | None = None
-        self._subscribers: dict[bytes, set[_Subscription]] = {}
-        self._confirmations: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._waiting: dict[bytes, set[_Subscription]] = {}
+        self._confirmed: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.channel = b""
 
     async def _connect(self) -> None:
         source = self._coordinator.client.connection_pool
@@ -203,20 +228,27 @@ class _Listener:
         )
         client = redis.asyncio.Redis(connection_pool=pool)
         pubsub = client.pubsub()
+        channel = f"{self._coordinator.prefix}:proc:{secrets.token_hex(16)}".encode()
+        loop = asyncio.get_running_loop()
+        confirmed = self._confirmed = loop.create_future()
         try:
-            # A channel of its own keeps the connection in subscribed mode,
-            # so redis-py never health-checks it behind the reader's back.
-            await pubsub.subscribe(b"async_reduce:fleet:idle")
+            await pubsub.subscribe(channel)
+            self._pubsub = pubsub
+            self._client = client
+            self.channel = channel
+            self._reader = loop.create_task(self._read(pubsub))
+            # Announcements are only sure to arrive once this is confirmed.
+            await confirmed
         except BaseException:
-            await pubsub.aclose()
-            await client.aclose()
+            if self._pubsub is pubsub:
+                self._broken(pubsub, CoordinatorError("connecting failed"))
+            else:
+                await pubsub.aclose()
+                await client.aclose()
             raise
-        self._client = client
-        self._pubsub = pubsub
-        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
 
     async def _connected(self) -> None:
-        if self._pubsub is not None:
+        if self._pubsub is not None and self._connecting is None:
             return
         connecting = self._connecting
         if connecting is None:
@@ -236,47 +268,19 @@ class _Listener:
             return
         await asyncio.shield(connecting)
 
-    async def subscribe(self, channel: bytes) -> _Subscription:
+    async def register(self, digest: bytes) -> _Subscription:
+        """A subscription to ``digest``'s announcements, once they can arrive."""
         await self._connected()
-        subscription = _Subscription(self, channel)
-        subscribers = self._subscribers.get(channel)
-        if subscribers is not None:
-            subscribers.add(subscription)
-            pending = self._confirmations.get(channel)
-            if pending:
-                await asyncio.shield(pending[-1])
-            return subscription
-        self._subscribers[channel] = {subscription}
-        confirmed = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(channel, []).append(confirmed)
-        try:
-            await self._pubsub.subscribe(channel)
-            await confirmed
-        except BaseException:
-            subscription.close()
-            raise
+        subscription = _Subscription(self, digest)
+        self._waiting.setdefault(digest, set()).add(subscription)
         return subscription
 
     def remove(self, subscription: _Subscription) -> None:
-        channel = subscription.channel
-        subscribers = self._subscribers.get(channel)
-        if subscribers is None:
-            return
-        subscribers.discard(subscription)
-        if subscribers or subscription.error is not None:
-            return
-        del self._subscribers[channel]
-        pubsub = self._pubsub
-        if pubsub is not None:
-            task = asyncio.get_running_loop().create_task(
-                self._unsubscribe(pubsub, channel)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _unsubscribe(self, pubsub: Any, channel: bytes) -> None:
-        with contextlib.suppress(*_FAILURES):  # the reader sees a broken link
-            await pubsub.unsubscribe(channel)
+        subscribers = self._waiting.get(subscription.digest)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._waiting[subscription.digest]
 
     async def _read(self, pubsub: Any) -> None:
         try:
@@ -285,18 +289,15 @@ class _Listener:
                 if message is None:
                     continue
                 kind = message["type"]
-                channel = message["channel"]
                 if kind == "message":
-                    for subscription in list(self._subscribers.get(channel, ())):
-                        subscription.deliver(message["data"])
+                    data: bytes = message["data"]
+                    digest = data[:_DIGEST_SIZE]
+                    for subscription in list(self._waiting.get(digest, ())):
+                        subscription.deliver(data[_DIGEST_SIZE:])
                 elif kind == "subscribe":
-                    pending = self._confirmations.get(channel)
-                    if pending:
-                        future = pending.pop(0)
-                        if not pending:
-                            del self._confirmations[channel]
-                        if not future.done():
-                            future.set_result(None)
+                    confirmed = self._confirmed
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -307,30 +308,26 @@ class _Listener:
         if self._pubsub is not pubsub:
             return
         self._pubsub = None
+        self.channel = b""
         client, self._client = self._client, None
-        subscribers, self._subscribers = self._subscribers, {}
-        confirmations, self._confirmations = self._confirmations, {}
-        for subscription_set in subscribers.values():
-            for subscription in subscription_set:
+        waiting, self._waiting = self._waiting, {}
+        for subscriptions in waiting.values():
+            for subscription in subscriptions:
                 subscription.fail(exc)
-        error = CoordinatorError("the pub/sub connection was lost")
-        for futures in confirmations.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(error)
-                    future.exception()
+        confirmed = self._confirmed
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_exception(CoordinatorError("the pub/sub connection was lost"))
+            confirmed.exception()
         task = asyncio.get_running_loop().create_task(self._close(pubsub, client))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     async def _close(pubsub: Any, client: redis.asyncio.Redis | None) -> None:
-        try:
+        with contextlib.suppress(*_FAILURES):
             await pubsub.aclose()
             if client is not None:
                 await client.aclose()
-        except _FAILURES:
-            pass
 
     async def aclose(self) -> None:
         reader = self._reader
@@ -348,9 +345,11 @@ class _RedisSession(Session):
     __slots__ = (
         "_channel",
         "_coordinator",
+        "_digest",
+        "_followers",
         "_lock",
         "_out",
-        "_subscribed_at",
+        "_started",
         "_subscription",
     )
 
@@ -359,14 +358,17 @@ class _RedisSession(Session):
         coordinator: RedisCoordinator,
         digest: str,
         subscription: _Subscription,
-        subscribed_at: float,
+        channel: bytes,
+        started: float,
     ) -> None:
         self._coordinator = coordinator
-        self._subscribed_at = subscribed_at
+        self._started = started
         base = f"{coordinator.prefix}:{{{digest}}}"
         self._lock = f"{base}:lock"
         self._out = f"{base}:out"
-        self._channel = subscription.channel
+        self._followers = f"{base}:followers"
+        self._digest = digest.encode("ascii")
+        self._channel = channel
         self._subscription = subscription
 
     async def _script(self, script: Any, keys: list[str], args: list[Any]) -> Any:
@@ -382,17 +384,22 @@ class _RedisSession(Session):
     async def claim(
         self, token: str, lease: float, share_for: float, accept: frozenset[str]
     ) -> Claim:
-        # Anything produced since this session subscribed (with a margin for
-        # the trip of this command) was announced after the subscription.
-        since = time.monotonic() - self._subscribed_at + _SINCE_MARGIN
+        if self._subscription.error is not None:
+            raise CoordinatorError("the pub/sub connection was lost")
+        # Anything produced since this caller arrived (with a margin for the
+        # trip of this command) was produced while it was waiting.
+        since = time.monotonic() - self._started + _SINCE_MARGIN
+        coordinator = self._coordinator
         role, holder, remaining, outcome = await self._script(
-            self._coordinator.claim_script,
-            [self._lock, self._out],
+            coordinator.claim_script,
+            [self._lock, self._out, self._followers],
             [
                 token,
                 max(1, int(lease * 1000)),
                 int(share_for * 1000),
                 int(since * 1000),
+                self._channel,
+                int(coordinator.grace * 1000),
                 *accept,
             ],
         )
@@ -422,8 +429,8 @@ class _RedisSession(Session):
         return bool(
             await self._script(
                 self._coordinator.finish_script,
-                [self._lock, self._out],
-                [token, message, keep_ms, self._channel],
+                [self._lock, self._out, self._followers],
+                [token, message, keep_ms, self._digest],
             )
         )
 
@@ -431,8 +438,8 @@ class _RedisSession(Session):
         return bool(
             await self._script(
                 self._coordinator.release_script,
-                [self._lock],
-                [token, message, self._channel],
+                [self._lock, self._followers],
+                [token, message, self._digest],
             )
         )
 
@@ -498,15 +505,15 @@ class RedisCoordinator(Coordinator):
         return listener
 
     async def session(self, digest: str) -> Session:
-        channel = f"{self.prefix}:{{{digest}}}:ch".encode("ascii")
-        subscribed_at = time.monotonic()
+        started = time.monotonic()
+        listener = self._listener()
         try:
             subscription = await asyncio.wait_for(
-                self._listener().subscribe(channel), self.timeout
+                listener.register(digest.encode("ascii")), self.timeout
             )
         except _FAILURES as exc:
             raise CoordinatorError(f"redis: {type(exc).__name__}") from exc
-        return _RedisSession(self, digest, subscription, subscribed_at)
+        return _RedisSession(self, digest, subscription, listener.channel, started)
 
     async def aclose(self) -> None:
         """Close the pub/sub connection of the running event loop."""

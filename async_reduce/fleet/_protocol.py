@@ -4,9 +4,9 @@ The fleet reducer (``_reducer.py``) decides *what* to do; a coordinator
 (the Redis one lives in :mod:`async_reduce.contrib.redis_fleet`) carries it
 out against the store, one :class:`Session` per local execution of a key:
 
-1. :meth:`Coordinator.session` subscribes to the key's announcements.  Only
-   once the subscription is in effect does the session read anything, so an
-   outcome announced in between cannot be missed.
+1. :meth:`Coordinator.session` makes sure the key's announcements can reach
+   this process before the session reads anything, so an outcome announced
+   in between cannot be missed.
 2. :meth:`Session.claim` reads an outcome it may take, or takes the lease (this
    process becomes the key's *leader*), or reports who holds the lease and
    for how long (this process *follows*).  It is one atomic step.
@@ -114,7 +114,7 @@ class Session(abc.ABC):
         the holder.
 
         A stored outcome is taken when it was produced less than
-        ``share_for`` seconds ago, or after this session subscribed, or by
+        ``share_for`` seconds ago, or after this session started, or by
         one of the tokens in ``accept`` (leaders this session followed).
         """
 
@@ -152,9 +152,9 @@ class Coordinator(abc.ABC):
 
     @abc.abstractmethod
     async def session(self, digest: str) -> Session:
-        """Subscribe to the announcements of the key with ``digest``.
+        """Start listening for the announcements of the key with ``digest``.
 
-        Returns only once the subscription is in effect.
+        Returns only once announcements can arrive.
         """
 
     @abc.abstractmethod

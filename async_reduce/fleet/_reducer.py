@@ -436,7 +436,7 @@ class FleetReducer:
             try:
                 data = await session.wait(max(claim.remaining, 0.0) + _EXPIRY_MARGIN)
             except CoordinatorError as exc:
-                # Announcements may have been missed: subscribe again (once)
+                # Announcements may have been missed: listen again (once)
                 # and claim, which reads the stored outcome.
                 if resubscribed:
                     return await self._unavailable(
