@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._entry import BROKEN, STOPPING, ServiceEntry
 
 if TYPE_CHECKING:
-    from ._scope import Services
+    from ._state import ScopeState
 
 __all__ = ["current_start", "run_service"]
 
@@ -77,7 +77,7 @@ async def _wait_all(futures: list[asyncio.Future[None]]) -> BaseException | None
 
 
 async def run_service(
-    scope: Services,
+    scope: ScopeState,
     entry: ServiceEntry,
     factory: Callable[..., Any],
     args: tuple[Any, ...],
