@@ -352,3 +352,33 @@ def test_bare_decorator_works() -> None:
 
     assert inspect.iscoroutinefunction(fetch)
     assert asyncio.run(fetch(3)) == 3
+
+
+async def test_decorator_keys_are_scoped_to_their_function() -> None:
+    """Two decorated functions on one reducer never share, even with equal keys."""
+    reducer = AsyncReducer()
+    gate = Gate()
+
+    @async_reduceable(reducer)
+    async def one(x: int) -> str:
+        return f"one{await gate.work(x)}"
+
+    @async_reduceable(reducer)
+    async def two(x: int) -> str:
+        return f"two{await gate.work(x)}"
+
+    @async_reduceable(reducer, key=lambda x: "same")
+    async def three(x: int) -> str:
+        return f"three{await gate.work(x)}"
+
+    @async_reduceable(reducer, key=lambda x: "same")
+    async def four(x: int) -> str:
+        return f"four{await gate.work(x)}"
+
+    assert one.key(1) != two.key(1)
+    assert three.key(1) != four.key(1)
+    calls = [asyncio.ensure_future(f(1)) for f in (one, two, three, four, one)]
+    await gate.running.wait()
+    gate.release.set()
+    assert await asyncio.gather(*calls) == ["one1", "two1", "three1", "four1", "one1"]
+    assert gate.started == 4  # only the second one(1) joined
