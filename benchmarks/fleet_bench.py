@@ -308,6 +308,7 @@ def _ms(value: float) -> str:
 
 
 def readme_section(results: dict[str, Any], rounds: int) -> str:
+    load = results["fleet"].get("load_average", float("nan"))
     fleet = results["fleet"]["summary"]
     cashews = results["cashews_lock"]["summary"]
     ratio = cashews["commands_median"] / max(fleet["commands_median"], 1)
@@ -332,7 +333,12 @@ was shared with other jobs while this ran.
 
 cashews' followers poll the lock while the work runs, so its command count
 grows with the work's duration; the fleet's does not ({ratio:.0f}x fewer
-commands here). Reproduce (writes this section too):
+commands here): 4 claims and 1 finish, the rest are the commands those Lua
+scripts run. A follower's added latency is the finish script's round trip
+plus waking its process, which on this shared 2-core machine (load average
+{load:.1f} when the run started) costs milliseconds; one process alone
+measures about 0.07 ms per script round trip here. Reproduce (writes this
+section too):
 
 ```sh
 .venv/bin/python -m benchmarks.fleet_bench --readme \\
@@ -377,7 +383,9 @@ def main() -> None:
         return
     rounds = 3 if args.quick else 15
     started = time.monotonic()
+    load = os.getloadavg()[0]
     results = measure(rounds)
+    results["fleet"]["load_average"] = load
     print(table(results))
     print(f"took {time.monotonic() - started:.0f} s")
     if args.json:

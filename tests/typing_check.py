@@ -178,3 +178,41 @@ async def services_usage() -> None:
         services.release(db)
         assert_type(services.statistics(), ServicesStatistics)
         services.use(len, "not a context manager")  # type: ignore[arg-type]
+
+
+# -- fleet ---------------------------------------------------------------------
+import redis.asyncio  # noqa: E402
+
+from async_reduce.contrib.redis_fleet import RedisFleetReducer  # noqa: E402
+from async_reduce.fleet import FleetEvent, FleetReducer, RemoteError  # noqa: E402
+from async_reduce.hooks import BaseHooks  # noqa: E402
+
+
+class FleetCounter(BaseHooks):
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def on_fleet_event(self, event: FleetEvent) -> None:
+        self.kinds.append(event.kind)
+
+
+fleet = RedisFleetReducer(
+    redis.asyncio.Redis(), "typing", share_for=1.0, hooks=FleetCounter()
+)
+
+
+@async_reduceable(fleet)
+async def fleet_user(user_id: int, region: str = "eu") -> dict[str, int]:
+    return {"id": user_id}
+
+
+async def fleet_usage() -> None:
+    assert_type(await fleet_user(1), dict[str, int])
+    assert_type(await fleet_user(1, region="us"), dict[str, int])
+    assert_type(await fleet(fleet_user.__wrapped__(2), ident="user:2"), dict[str, int])
+    assert isinstance(fleet, FleetReducer)
+    try:
+        await fleet_user(3)
+    except RemoteError as exc:
+        assert_type(exc.type_name, str)
+    await fleet_user("x")  # type: ignore[arg-type]
