@@ -40,6 +40,7 @@ test: lint typecheck unit
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reducer tests/pool
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/services
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fleet
+	PYTHONASYNCIODEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/workers
 
 # The reducer, hooks and pool suites on the oldest and newest supported
 # CPythons, each in its own venv (.venv-X.Y); a version missing from this

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the reducer, hooks, pool and services suites on other CPythons (make test-pythons).
+# Run the reducer, hooks, pool, services and workers suites on other CPythons
+# (make test-pythons).
 #
 # Usage: tools/other_pythons.sh VERSION...   e.g. 3.10 3.13
 # Each version is looked up as pythonX.Y on PATH, then under pyenv; each gets
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUITES=(tests/reducer tests/hooks tests/pool tests/services)
+SUITES=(tests/reducer tests/hooks tests/pool tests/services tests/workers)
 status=0
 missing=()
 for version in "$@"; do

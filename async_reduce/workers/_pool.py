@@ -4,13 +4,14 @@ prioritized and bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
 import itertools
 import os
 import weakref
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Coroutine, Generator, Hashable, Iterable
 from typing import Any, TypeVar
 
 from .._hookerrors import report_hook_error
@@ -201,6 +202,9 @@ class WorkerPool:
         # Coalesced calls submitted to a bounded queue whose task has not
         # reached the reducer yet: an identical call joins them without room.
         self._admitted: dict[tuple[asyncio.AbstractEventLoop, Hashable], int] = {}
+        # Queued or running coalesced calls, for callers joining them with a
+        # higher priority.
+        self._jobs: dict[tuple[asyncio.AbstractEventLoop, Hashable], Job] = {}
         state.on_stopped = _weak_report_stopped(self)
         # An unused pool can be collected: its threads then finish the queue
         # and end (they refer to the state, not to the pool).
@@ -526,16 +530,17 @@ class WorkerPool:
         await asyncio.sleep(0)  # let calls made just before enter the pool
         await self._wait_until(self._state.quiet, None, loop)
 
-    async def resize(
+    def resize(
         self, min_workers: int | None = None, max_workers: int | None = None
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Change the thread limits at run time.
 
-        Applies at once: no new call starts on a thread above the new
-        ``max_workers``, idle threads above it end, and threads are started
-        up to ``min_workers`` (and for queued calls, up to ``max_workers``).
-        Then waits until threads busy above the new maximum have finished
-        their call and ended.  Cancelling the wait keeps the new limits.
+        Applies at once, in the call: no new call starts on a thread above
+        the new ``max_workers``, idle threads above it end, and threads are
+        started up to ``min_workers`` (and for queued calls, up to
+        ``max_workers``).  Awaiting the result then waits until threads busy
+        above the new maximum have finished their call and ended; not
+        awaiting it is fine.  Cancelling the wait keeps the new limits.
 
         Raises:
             WorkerPoolClosed: the pool is shut down.
@@ -553,12 +558,11 @@ class WorkerPool:
                 f"min_workers ({min_workers}) must not exceed "
                 f"max_workers ({max_workers})"
             )
-        loop = _get_running_loop()
-        state.remember_loop(loop)
+        with contextlib.suppress(RuntimeError):  # outside a loop: none to remember
+            state.remember_loop(_get_running_loop())
         for worker in state.resize(min_workers, max_workers):
             self._start_worker(worker)
-        await self._wait_until(lambda: state.threads <= state.max_workers, None, loop)
-        state.join_ended(_JOIN_TIMEOUT)
+        return _Resized(self)
 
     # -- internals -------------------------------------------------------------
 
@@ -636,9 +640,21 @@ class WorkerPool:
             coro = self._execute(fn, args, kwargs, priority, ticket)
             if timeout is None:
                 return await coro
-            return await asyncio.wait_for(coro, timeout)
+            try:
+                return await asyncio.wait_for(coro, timeout)
+            except asyncio.TimeoutError as exc:
+                if isinstance(exc, TimeoutError):
+                    raise
+                # Python 3.10: the builtin TimeoutError, as the reducer raises.
+                raise TimeoutError("the caller's timeout elapsed") from None
+        if self._jobs:
+            job = self._jobs.get((_get_running_loop(), key))
+            if job is not None and priority > job.priority:
+                self._state.raise_priority(job, priority)
         return await reducer(
-            Start(self, fn, args, kwargs, priority, ticket), ident=key, timeout=timeout
+            Start(self, fn, args, kwargs, priority, ticket, key),
+            ident=key,
+            timeout=timeout,
         )
 
     async def _execute(
@@ -648,15 +664,19 @@ class WorkerPool:
         kwargs: dict[str, Any],
         priority: int,
         ticket: Ticket | None,
+        key: Hashable | None = None,
     ) -> R:
         """Queue the call and wait for its outcome (the shared execution of a
-        coalesced call); leaving removes a queued call."""
+        coalesced call, whose ``key`` is given); leaving removes a queued call."""
         loop = _get_running_loop()
         future = loop.create_future()
         job = Job(fn, args, kwargs, _copy_context(), priority, loop, future)
         if self._events():
             job.report = self._report_finished
         state = self._state
+        jobs = self._jobs
+        if key is not None:
+            jobs[loop, key] = job
         try:
             worker = state.push(job, ticket)
             if worker is not None:
@@ -668,6 +688,9 @@ class WorkerPool:
                     WorkerCallFinished(self, job.priority, "cancelled", job.wait, 0.0)
                 )
             raise
+        finally:
+            if key is not None and jobs.get((loop, key)) is job:
+                del jobs[loop, key]
 
     def _spawn(
         self,
@@ -813,6 +836,41 @@ class WorkerPool:
     def _report_stopped(self, reason: str, workers: int) -> None:
         if self._events():
             self._emit(WorkerStopped(self, reason, workers))  # type: ignore[arg-type]
+
+
+class _Resized(Coroutine[Any, Any, None]):
+    """What :meth:`WorkerPool.resize` returns: awaiting it (or running it as
+    a task) waits until the threads fit the new maximum; dropping it unused
+    is fine (unlike a native coroutine, it is then not reported)."""
+
+    __slots__ = ("_gen", "_pool")
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+        self._gen: Generator[Any, None, None] | None = None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        gen = self._gen
+        if gen is None:
+            gen = self._gen = self._wait().__await__()
+        return gen
+
+    def send(self, value: Any) -> Any:
+        return self.__await__().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
+        return self.__await__().throw(typ if val is None else val)
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+
+    async def _wait(self) -> None:
+        pool = self._pool
+        state = pool._state
+        loop = _get_running_loop()
+        await pool._wait_until(lambda: state.threads <= state.max_workers, None, loop)
+        state.join_ended(_JOIN_TIMEOUT)
 
 
 def _weak_report_stopped(pool: WorkerPool) -> Callable[[str, int], None]:

@@ -12,7 +12,7 @@ the function's code object, so hooks report the function's location.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Hashable
 from types import CodeType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,7 +29,16 @@ R = TypeVar("R")
 class Start(Coroutine[Any, Any, R]):
     """Queue ``fn(*args, **kwargs)`` on the pool when awaited."""
 
-    __slots__ = ("_args", "_fn", "_gen", "_kwargs", "_pool", "_priority", "_ticket")
+    __slots__ = (
+        "_args",
+        "_fn",
+        "_gen",
+        "_key",
+        "_kwargs",
+        "_pool",
+        "_priority",
+        "_ticket",
+    )
 
     cr_frame = None
 
@@ -41,8 +50,10 @@ class Start(Coroutine[Any, Any, R]):
         kwargs: dict[str, Any],
         priority: int,
         ticket: Ticket | None,
+        key: Hashable,
     ) -> None:
         self._pool = pool
+        self._key = key
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
@@ -63,7 +74,12 @@ class Start(Coroutine[Any, Any, R]):
         gen = self._gen
         if gen is None:
             coro = self._pool._execute(
-                self._fn, self._args, self._kwargs, self._priority, self._ticket
+                self._fn,
+                self._args,
+                self._kwargs,
+                self._priority,
+                self._ticket,
+                self._key,
             )
             gen = self._gen = coro.__await__()
         return gen

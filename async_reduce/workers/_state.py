@@ -76,6 +76,7 @@ class Job:
         "context",
         "dropped",
         "duration",
+        "entry",
         "fn",
         "future",
         "kwargs",
@@ -108,6 +109,9 @@ class Job:
         self.future = future
         self.state = NEW
         self.queued_at = 0.0
+        # Its current heap entry; older ones (before a priority raise) are
+        # skipped when popped.
+        self.entry: tuple[float, int, Job] | None = None
         self.wait = 0.0
         self.duration = 0.0
         self.dropped = False
@@ -262,9 +266,8 @@ class PoolState:
             now = _perf_counter()
             job.queued_at = now
             priority = job.priority
-            aging = self.aging
-            rank = -priority if aging is None else (now - self.epoch) / aging - priority
-            _heappush(self._heap, (rank, next(self._sequence), job))
+            job.entry = entry = (self._rank(now, priority), next(self._sequence), job)
+            _heappush(self._heap, entry)
             job.state = QUEUED
             self.queued += 1
             self._by_priority[priority] += 1
@@ -292,13 +295,34 @@ class PoolState:
                 self.cancelled += 1
                 self._grant_room()
                 if len(self._heap) > 64 and len(self._heap) > 2 * self.queued:
-                    self._heap = [e for e in self._heap if e[2].state == QUEUED]
+                    self._heap = [
+                        e
+                        for e in self._heap
+                        if e[2].state == QUEUED and e is e[2].entry
+                    ]
                     heapq.heapify(self._heap)
                 self._notify_if_quiet()
                 return True
             if state == RUNNING:
                 job.dropped = True
             return False
+
+    def raise_priority(self, job: Job, priority: int) -> None:
+        """A caller of priority ``priority`` joined ``job``: if it is still
+        queued at a lower priority, it moves up (keeping its age)."""
+        with self.lock:
+            if job.state != QUEUED or priority <= job.priority:
+                return
+            self._unqueue(job)
+            job.priority = priority
+            self.queued += 1
+            self._by_priority[priority] += 1
+            job.entry = entry = (
+                self._rank(job.queued_at, priority),
+                next(self._sequence),
+                job,
+            )
+            _heappush(self._heap, entry)
 
     def reserve_nowait(self) -> Ticket | None:
         """Room in the bounded queue for one call, or ``None`` when full."""
@@ -482,8 +506,9 @@ class PoolState:
                 return self._retire(worker, "resize")
             heap = self._heap
             while heap:
-                job = _heappop(heap)[2]
-                if job.state != QUEUED:
+                entry = _heappop(heap)
+                job = entry[2]
+                if job.state != QUEUED or entry is not job.entry:
                     continue
                 if job.future.cancelled():
                     # Every caller has left; the caller's loop has not told
@@ -528,6 +553,12 @@ class PoolState:
             self._notify()
 
     # -- helpers (lock held) ---------------------------------------------------
+
+    def _rank(self, queued_at: float, priority: int) -> float:
+        aging = self.aging
+        if aging is None:
+            return -priority
+        return (queued_at - self.epoch) / aging - priority
 
     def _unqueue(self, job: Job) -> None:
         self.queued -= 1

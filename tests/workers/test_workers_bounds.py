@@ -160,12 +160,14 @@ async def test_resize_down_waits_for_busy_threads(make_pool: Any, gate: Gate) ->
 
 
 async def test_resize_min_workers_starts_threads(make_pool: Any) -> None:
-    """resize(min_workers=n) starts threads up to n at once."""
+    """resize(min_workers=n) starts threads up to n at once, awaited or not."""
     pool = make_pool(4)
-    await pool.resize(min_workers=3)
+    pool.resize(min_workers=3)
     stats = pool.statistics()
     assert (stats.workers, stats.min_workers, stats.max_workers) == (3, 3, 4)
     with pytest.raises(ValueError, match="min_workers"):
-        await pool.resize(min_workers=5, max_workers=4)
+        pool.resize(min_workers=5, max_workers=4)
     with pytest.raises(ValueError, match="max_workers"):
-        await pool.resize(max_workers=0)
+        pool.resize(max_workers=0)
+    await pool.resize(min_workers=1)  # nothing to wait for
+    assert pool.statistics().workers == 3

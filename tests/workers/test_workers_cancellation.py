@@ -126,3 +126,18 @@ async def test_no_slot_stays_taken_after_cancellations(
     stats = pool.statistics()
     assert (stats.queued, stats.busy, stats.waiting_for_room) == (0, 0, 0)
     assert await pool.run(abs, -5) == 5
+
+
+async def test_timeout_without_coalescing_is_the_builtin_timeout_error(
+    make_pool: Any, gate: Gate
+) -> None:
+    """coalesce=False: apply(timeout=) raises the builtin TimeoutError too."""
+    pool = make_pool(1, coalesce=False)
+    blocker = asyncio.create_task(pool.run(gate, "blocker"))
+    await gate.wait_started(1)
+    with pytest.raises(TimeoutError):
+        await pool.apply(gate, ("late",), timeout=0.01)
+    gate.release_all()
+    await blocker
+    await pool.drain()
+    assert gate.started == ["blocker"]

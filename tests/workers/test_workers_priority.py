@@ -107,3 +107,26 @@ async def test_every_entry_point_honours_priority(
     gate.release_all()
     await asyncio.gather(blocker, low, high)
     assert gate.started == ["blocker", "high", "low"]
+
+
+async def test_joining_with_a_higher_priority_raises_the_queued_call(
+    make_pool: Any, gate: Gate
+) -> None:
+    """A caller joining a queued identical call lifts it to its own priority."""
+    pool = make_pool(1)
+    blocker = asyncio.create_task(pool.run(gate, "blocker"))
+    await gate.wait_started(1)
+    low = asyncio.create_task(pool.run(gate, "shared", priority=0))
+    middle = asyncio.create_task(pool.run(gate, "middle", priority=5))
+    await until(lambda: pool.statistics().queued == 2)
+    urgent = asyncio.create_task(pool.run(gate, "shared", priority=9))
+    await until(lambda: pool.statistics().coalesced == 1)
+    assert dict(pool.statistics().queued_by_priority) == {5: 1, 9: 1}
+    gate.release_all()
+    assert await asyncio.gather(blocker, low, middle, urgent) == [
+        "blocker",
+        "shared",
+        "middle",
+        "shared",
+    ]
+    assert gate.started == ["blocker", "shared", "middle"]
