@@ -49,6 +49,7 @@ class ServiceEntry:
         "dependencies",
         "dependents",
         "done",
+        "entered",
         "failed_dependency",
         "failure",
         "instance",
@@ -105,6 +106,9 @@ class ServiceEntry:
         self.done: asyncio.Future[None] = loop.create_future()
         # Error handed to the waiters when the start is aborted from outside.
         self.abort_error: BaseException | None = None
+        # The factory's context manager was entered (the start can no longer
+        # be interrupted, only followed by a teardown).
+        self.entered = False
         # What its users are told (its own failure or a dependency's).
         self.failure: BaseException | None = None
         # The failed service that stopped this one, if any.

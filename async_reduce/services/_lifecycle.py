@@ -104,16 +104,21 @@ async def run_service(
             raise  # an abandoned start's cancellation, KeyboardInterrupt...
         return
 
-    scope._on_started(entry, instance)
+    entry.entered = True
     if entry.abort_error is not None or started.done():
         # Aborted (scope exit) or abandoned (nobody waits) just as the enter
         # completed: the cancellation meant for the enter is still pending.
-        await _absorb_cancel()
+        # Nobody gets this instance: it is torn down at once.
         aborted = entry.abort_error
+        if aborted is None:
+            entry.abort_error = asyncio.CancelledError()  # no second abort
+        await _absorb_cancel()
+        scope._on_started(entry, instance)
         scope._request_stop(entry, "released" if aborted is None else "scope_exit")
         if aborted is not None and not started.done():
             started.set_exception(aborted)
     else:
+        scope._on_started(entry, instance)
         started.set_result(entry)
     exit_exc: BaseException | None = None
     try:

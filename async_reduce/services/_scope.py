@@ -492,7 +492,7 @@ class Services(ScopeState):
         except asyncio.CancelledError:
             # Nobody waits any more: stop starting (unless it just started,
             # then it is idle and stops as any unused service does).
-            if entry.state is STARTING:
+            if not entry.entered and entry.state is STARTING:
                 task.cancel()
             raise
 

@@ -238,3 +238,38 @@ async def test_shared_dependency_start_goes_on_for_its_other_user(lab: Lab) -> N
         gate.set()
         assert (await db_user).up
         assert lab.order("start failed") == ["app"]
+
+
+@pytest.mark.parametrize("cancel_first", [True, False])
+async def test_start_completing_as_its_last_waiter_leaves(cancel_first: bool) -> None:
+    """A start whose only waiter leaves in the very step its setup completes
+    is torn down once and never left running; the next use starts afresh."""
+    setup_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def service() -> AsyncIterator[int]:
+        log.append("enter")
+        await setup_done
+        log.append("entered")
+        try:
+            yield len(log)
+        finally:
+            log.append("exit")
+
+    async with Services() as services:
+        user = asyncio.create_task(services.acquire(service))
+        await settle()
+        if cancel_first:
+            user.cancel()
+            setup_done.set_result(None)
+        else:
+            setup_done.set_result(None)
+            user.cancel()
+        await settle(30)
+        assert user.cancelled() or user.done()
+        assert services.statistics().services == ()
+        assert log.count("exit") == log.count("entered")
+        setup_done = asyncio.get_running_loop().create_future()
+        setup_done.set_result(None)
+        assert await services.acquire(service) > 0
