@@ -11,8 +11,11 @@ then::
     .venv/bin/python examples/pool_redis.py
 
 It fills a few keys, then sends 200 concurrent reads of 5 keys through
-``pool.run()``: identical concurrent reads run once, on one pooled connection,
-and the pool never opens more than ``max_size`` sockets.  Finally it prints the
+``pool.run()``: identical concurrent reads run once, on one pooled connection.
+Under that burst the pool may open up to ``burst_limit`` (6) sockets at once,
+at most ``max_connecting`` (2) connection attempts at a time; the sockets
+above ``max_size`` (4) close as they come back with nobody waiting, so the
+pool ends the burst with at most ``max_size`` open.  Finally it prints the
 pool's statistics and the pool events counted by ``StatisticsOverallHooks``.
 """
 
@@ -67,8 +70,10 @@ async def main() -> None:
         print(f"{len(values)} reads, {len(set(values))} distinct values")
         stats = pool.statistics()
         print(
-            f"pool: {stats.size} connections open (max_size {stats.max_size}), "
-            f"{stats.acquired} acquisitions, {stats.created} opened"
+            f"pool: {stats.created} sockets opened in all, never more than "
+            f"burst_limit {stats.burst_limit} at once; "
+            f"{stats.idle + stats.in_use} open after the burst "
+            f"(max_size {stats.max_size}); {stats.acquired} acquisitions"
         )
     overall = hooks.snapshot()
     print(

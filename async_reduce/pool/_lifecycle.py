@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .._events import ConnectionClosed, ConnectionCreated, ConnectionCreateFailed
 from ._entry import IDLE, LENT, RETIRED, Entry
-from ._state import SWEEP_INTERVAL, PoolState, logger, resolve
+from ._state import SWEEP_INTERVAL, VALUE_TYPES, PoolState, logger, resolve
 from ._waiters import RETRY
 
 __all__ = ["Lifecycle"]
@@ -25,6 +25,10 @@ C = TypeVar("C")
 
 _INF = math.inf
 monotonic = time.monotonic
+
+
+class ClosedOnArrival(ConnectionError):
+    """A fresh connection was already reported closed (it was closed)."""
 
 
 class _Reservation:
@@ -97,7 +101,11 @@ class Lifecycle(PoolState[C]):
                 entry.holder = entry.lease = None  # the waiter claims it
                 waiter.set_result(entry)
                 return None
-        if self._size > self._max_size:
+        # Slots reserved for openings still waiting for their turn do not
+        # count: with nobody waiting, those are dropped when their turn comes.
+        if self._size > self._max_size and (
+            self._size - sum(not turn.done() for turn in self._turns) > self._max_size
+        ):
             return self._retire(entry, "burst")
         entry.state = IDLE
         entry.last_used = now
@@ -136,8 +144,7 @@ class Lifecycle(PoolState[C]):
         entry.state = RETIRED
         self._size -= 1
         self._refresh_plain()
-        if self._entries.get(id(entry.conn)) is entry:
-            del self._entries[id(entry.conn)]
+        self._forget(entry)
         self._closed_count += 1
         if self._hooks is not None:
             self._emit(ConnectionClosed(self, reason))
@@ -340,12 +347,18 @@ class Lifecycle(PoolState[C]):
         Returns the error, and whether it goes to the first waiter.  One the
         pool already holds (lent out or idle: the strategy returned it twice)
         is a bug of the strategy, reported to the waiter and left alone.  One
-        already reported closed is closed and counts as a failed attempt;
-        the waiters keep waiting for the next one (throttled, as in an
-        outage), which raises if it fails too.
+        already reported closed is closed and counts as a failed attempt
+        (further attempts are throttled, as in an outage), but the waiters
+        keep waiting for one that arrives open: an ``acquire_timeout`` ends
+        their wait with ``PoolTimeout``, whose ``__cause__`` says why.
         """
         known = self._entries.get(id(conn))
-        if known is not None and known.conn is conn and known.state != RETIRED:
+        if (
+            known is not None
+            and known.conn is conn
+            and known.state != RETIRED
+            and type(conn) not in VALUE_TYPES
+        ):
             where = "lent out" if known.state == LENT else "idle"
             return RuntimeError(
                 f"{self._strategy.create_name} returned {conn!r}, which this "
@@ -354,7 +367,7 @@ class Lifecycle(PoolState[C]):
             ), True
         if self._is_broken(conn):
             self._spawn(self._close_connection(conn, "broken", None))
-            return ConnectionError(
+            return ClosedOnArrival(
                 f"{self._strategy.create_name} returned {conn!r}, which its "
                 "connection_is_closed() reports closed"
             ), False
@@ -371,7 +384,7 @@ class Lifecycle(PoolState[C]):
         )
         entry = Entry(conn, now, expires)
         entry.state = LENT
-        self._entries[id(conn)] = entry
+        self._record(entry)
         if self._hooks is not None:
             self._emit(ConnectionCreated(self, now - started))
         if self._closed:
@@ -409,20 +422,27 @@ class Lifecycle(PoolState[C]):
         Run through the reducer under a fixed key, so that everyone needing a
         new connection shares it.  Returns once a connection was opened (it
         went to the first waiter, or idle), raises the strategy's error if
-        opening failed, or ``PoolClosed``.  If everyone stops waiting, the
+        opening failed, or ``PoolClosed``.  A connection that arrives
+        closed is no error for the callers: the attempt is repeated (after
+        the backoff) until one arrives open.  If everyone stops waiting, the
         opening itself still completes in the background.
         """
-        delay = self._backoff.delay(monotonic())
-        if delay > 0:
-            await self._sleep(delay)
-        if self._closed:
-            raise self._closed_error()
-        if not self._backoff.active or self._size >= self._limit:
+        while True:
+            delay = self._backoff.delay(monotonic())
+            if delay > 0:
+                await self._sleep(delay)
+            if self._closed:
+                raise self._closed_error()
+            if not self._backoff.active or self._size >= self._limit:
+                return
+            assert self._loop is not None
+            outcome: asyncio.Future[None] = self._loop.create_future()
+            self._start_creation(outcome)
+            try:
+                await outcome
+            except ClosedOnArrival:
+                continue  # closed and counted: the next one, after the backoff
             return
-        assert self._loop is not None
-        outcome: asyncio.Future[None] = self._loop.create_future()
-        self._start_creation(outcome)
-        await outcome
 
     async def _sleep(self, delay: float) -> None:
         """Sleep ``delay`` seconds, or until the pool is closed."""

@@ -79,7 +79,7 @@ class Maintenance(Lifecycle[C]):
         next_at = _INF
         borrow_timeout = self._borrow_timeout
         if borrow_timeout is not None and self._in_use:
-            for entry in [e for e in self._entries.values() if e.state == LENT]:
+            for entry in [e for e in self._all_entries() if e.state == LENT]:
                 due = entry.borrowed_at + borrow_timeout
                 if due <= now:
                     self._reclaim(entry, now)

@@ -23,6 +23,7 @@ from ._config import (
 )
 from ._config import check_timeout as _timeout
 from ._entry import IDLE, LENT, UNKNOWN_SITE, acquisition_site
+from ._idle import IdleConnections
 from ._stats import PoolStatistics
 from ._strategy import ConnectionStrategy, LegacyConnectionStrategy, StrategyCalls
 
@@ -145,6 +146,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             events); by default a private one.
         hooks: hooks for the private reducer (pass ``reducer`` or ``hooks``,
             not both).  Pool events go to ``hooks.on_pool_event(event)``.
+        name: shown in the pool's ``repr``, and so in its log messages, to
+            tell pools apart.
+        service_name: the same as ``name``, under the name
+            asyncio-connection-pool's Datadog pool gives it.
 
     Raises:
         TypeError: a wrong type of argument, or a strategy missing a method.
@@ -174,8 +179,17 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         reconnect_backoff: tuple[float, float] = (0.05, 5.0),
         reducer: AsyncReducer | None = None,
         hooks: Any = None,
+        name: str | None = None,
+        service_name: str | None = None,
     ) -> None:
         calls = StrategyCalls(strategy)
+        if service_name is not None:
+            if name is not None:
+                raise TypeError("pass name= or service_name=, not both")
+            name = service_name
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        self._name = name
         settings = Settings(
             sizes=check_sizes(max_size, burst_limit, min_size),
             acquire_timeout=_timeout(acquire_timeout, "acquire_timeout"),
@@ -256,16 +270,19 @@ class ConnectionPool(Acquirer[C], Generic[C]):
                 was already released), or this release would end another
                 caller's lending.
         """
+        task = current_task_of(self._loop)
         entry = self._entries.get(id(conn))
+        if entry is not None and id(conn) in self._twins:
+            entry = self._lent_entry(conn, task)
         if entry is None or entry.conn is not conn or entry.state != LENT:
-            if self._reclaimed_conns.get(id(conn)) is conn:
-                del self._reclaimed_conns[id(conn)]
+            reclaimed = self._reclaimed_conns
+            if id(conn) in reclaimed and reclaimed[id(conn)] is conn:
+                del reclaimed[id(conn)]
                 return
             raise ValueError(
                 f"release(): {conn!r} is not lent out by this pool "
                 "(already released, or from another pool)"
             )
-        task = current_task_of(self._loop)
         if entry.holder is not task:
             self._refuse_release(entry, task)
         entry.holder = entry.lease = None
@@ -424,33 +441,99 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         above the new limits now and lent ones when returned.  To stop
         bursting, pass ``burst_limit=max_size``.  This awaits the closing of
         idle connections it retired (which completes even if the caller is
-        cancelled); the new limits apply at once.
+        cancelled); the new limits apply at once.  Assigning
+        :attr:`max_size` or :attr:`burst_limit` does the same without
+        awaiting.
 
         Raises:
             ValueError: as for the constructor, naming the argument.
             PoolClosed: the pool is closed.
         """
-        new = check_sizes(
+        retiring = self._apply_sizes(
             self._max_size if max_size is None else max_size,
             self._burst_limit if burst_limit is None else burst_limit,
             self._min_size if min_size is None else min_size,
         )
+        if retiring:
+            await asyncio.wait(retiring)
+
+    def _apply_sizes(
+        self, max_size: Any, burst_limit: Any, min_size: Any
+    ) -> list[asyncio.Task[None]]:
+        """Check and apply new limits now; return the closings it started."""
+        new = check_sizes(max_size, burst_limit, min_size)
         if self._closed:
             raise self._closed_error()
+        if self._loop is not None:
+            self._bind()
         self._max_size, self._burst_limit, self._min_size = new
         self._limit = self._max_size if self._burst_limit is None else self._burst_limit
         self._refresh_plain()
         if self._loop is None:
-            return
-        self._bind()
+            return []
         retiring = []
         while self._idle and self._size > self._max_size:
             retiring.append(self._retire(self._idle.popleft(), "resize"))
         self._kick()
         self._start_maintenance()
         self._poke(0.0)
-        if retiring:
-            await asyncio.wait(retiring)
+        return retiring
+
+    # -- asyncio-connection-pool's public attributes ---------------------------
+
+    @property
+    def max_size(self) -> int:
+        """Connections kept at most when not bursting.
+
+        Assignable, as in asyncio-connection-pool: the new limit applies at
+        once, as with :meth:`resize` (raising it serves waiters now; lowering
+        it closes idle connections above it now and lent ones as they come
+        back).  ``ValueError`` if it would go above ``burst_limit`` or below
+        ``min_size``.
+        """
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        self._apply_sizes(value, self._burst_limit, self._min_size)
+
+    @property
+    def burst_limit(self) -> int | None:
+        """The hard limit under load, ``None`` when the pool does not burst.
+
+        Assignable, as in asyncio-connection-pool: raising it lets waiters
+        burst at once; lowering it closes connections above it as they come
+        back; ``None`` stops bursting.  ``ValueError`` if below ``max_size``.
+        """
+        return self._burst_limit
+
+    @burst_limit.setter
+    def burst_limit(self, value: int | None) -> None:
+        self._apply_sizes(self._max_size, value, self._min_size)
+
+    @property
+    def min_size(self) -> int:
+        """Connections kept open even when idle (change it with :meth:`resize`)."""
+        return self._min_size
+
+    @property
+    def in_use(self) -> int:
+        """Connections lent out now (including one handed to a waiter that
+        has not resumed yet), as asyncio-connection-pool's ``in_use``."""
+        return self._in_use
+
+    @property
+    def currently_allocating(self) -> int:
+        """Connections being opened now, as asyncio-connection-pool's
+        ``currently_allocating`` (``statistics().creating``)."""
+        return self._creating
+
+    @property
+    def available(self) -> IdleConnections:
+        """The idle connections, as asyncio-connection-pool's ``available``
+        queue is read: ``pool.available.qsize()``, ``pool.available.empty()``
+        (a live, read-only view)."""
+        return IdleConnections(self)
 
     def statistics(self) -> PoolStatistics:
         """A consistent snapshot of sizes and counters."""
@@ -478,6 +561,11 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         return self._closed
 
     @property
+    def name(self) -> str | None:
+        """The name given at construction, if any."""
+        return self._name
+
+    @property
     def strategy(self) -> Any:
         """The strategy given at construction."""
         return self._strategy.strategy
@@ -492,8 +580,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         limit = f"{self._max_size}" + (
             "" if self._burst_limit is None else f"(burst {self._burst_limit})"
         )
+        name = "" if self._name is None else f"{self._name!r} "
         return (
-            f"<ConnectionPool {state} size={self._size}/{limit} "
+            f"<ConnectionPool {name}{state} size={self._size}/{limit} "
             f"idle={len(self._idle)} in_use={self._in_use} "
             f"waiting={self._waiters.count + self._joining}>"
         )

@@ -23,12 +23,19 @@ from .._hookerrors import report_hook_error
 from .._reducer import AsyncReducer
 from ._backoff import Backoff
 from ._config import Settings
-from ._entry import Entry
+from ._entry import LENT, Entry
 from ._errors import PoolClosed, PoolTimeout
 from ._strategy import StrategyCalls
 from ._waiters import WaitQueue
 
-__all__ = ["NOT_RUNNING", "SWEEP_INTERVAL", "PoolState", "logger", "resolve"]
+__all__ = [
+    "NOT_RUNNING",
+    "SWEEP_INTERVAL",
+    "VALUE_TYPES",
+    "PoolState",
+    "logger",
+    "resolve",
+]
 
 logger = logging.getLogger("async_reduce.pool")
 
@@ -46,6 +53,15 @@ def resolve(future: asyncio.Future[None]) -> None:
     """Set ``future``'s result to ``None`` unless it is already done."""
     if not future.done():
         future.set_result(None)
+
+
+# Connections of these exact types are plain values (``None``, a number, a
+# string...), which a strategy may return more than once: equal values cannot
+# be told apart, and asyncio-connection-pool lets a connection be any value.
+# Any other object returned while the pool holds it is a faulty strategy.
+VALUE_TYPES = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, tuple, frozenset}
+)
 
 
 class _NotRunning:
@@ -106,7 +122,10 @@ class PoolState(Generic[C]):
         self._running: Any = NOT_RUNNING
         self._closed = False
         self._idle: deque[Entry[C]] = deque()
+        # The record of each connection, by id(); connections that are plain
+        # values (see VALUE_TYPES) may share an id: the others are "twins".
         self._entries: dict[int, Entry[C]] = {}
+        self._twins: dict[int, list[Entry[C]]] = {}
         # Lent connections are not counted separately:
         # in use == _size - _creating - len(_idle).
         self._size = 0
@@ -224,3 +243,50 @@ class PoolState(Generic[C]):
         except Exception:
             logger.debug("connection_is_closed(%r) raised", conn, exc_info=True)
             return True
+
+    # -- connection records ----------------------------------------------------
+
+    def _record(self, entry: Entry[C]) -> None:
+        """Register a new connection's entry."""
+        key = id(entry.conn)
+        if key in self._entries:  # a plain value the pool holds already
+            self._twins.setdefault(key, []).append(entry)
+        else:
+            self._entries[key] = entry
+
+    def _forget(self, entry: Entry[C]) -> None:
+        """Unregister a retired connection's entry."""
+        key = id(entry.conn)
+        twins = self._twins.get(key)
+        if self._entries.get(key) is entry:
+            if twins:
+                self._entries[key] = twins.pop()
+            else:
+                del self._entries[key]
+        elif twins is not None and entry in twins:
+            twins.remove(entry)
+        if twins is not None and not twins:
+            del self._twins[key]
+
+    def _all_entries(self) -> list[Entry[C]]:
+        """Every connection's entry."""
+        entries = list(self._entries.values())
+        for twins in self._twins.values():
+            entries.extend(twins)
+        return entries
+
+    def _lent_entry(self, conn: C, task: object) -> Entry[C] | None:
+        """The entry a ``release(conn)`` by ``task`` is about, if lent out.
+
+        With twins (equal plain values), the one ``task`` holds comes first.
+        """
+        entry = self._entries.get(id(conn))
+        if entry is None or entry.conn is not conn:
+            return None
+        twins = self._twins.get(id(conn))
+        if twins:
+            lent = [e for e in [entry, *twins] if e.state == LENT]
+            if not lent:
+                return None
+            return next((e for e in lent if e.holder is task), lent[0])
+        return entry if entry.state == LENT else None

@@ -22,10 +22,22 @@ class ConnectionStrategy(ABC, Generic[C]):
 
     A strategy written for asyncio-connection-pool 1.x (a ``make_connection``
     method instead of ``create_connection``) is accepted by the pool as is; it
-    need not derive from this class.
+    need not derive from this class.  A subclass of this class may define
+    ``make_connection`` instead of ``create_connection`` too (code written
+    against asyncio-connection-pool's ``ConnectionStrategy`` then only changes
+    its import); ``close_connection`` may be a plain function there.
 
     .. versionadded:: 2.0
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # asyncio-connection-pool's name for create_connection: a subclass
+        # defining only make_connection is complete.
+        make = getattr(cls, "make_connection", None)
+        create = getattr(cls, "create_connection", None)
+        if make is not None and getattr(create, "__isabstractmethod__", False):
+            cls.create_connection = make  # type: ignore[method-assign]
 
     @abstractmethod
     async def create_connection(self) -> C:

@@ -80,18 +80,40 @@ async def test_fresh_connection_reported_closed_is_never_lent(
     await pool.close()
 
 
-async def test_persistently_closed_fresh_connections_fail_the_caller(
+@pytest.mark.parametrize("max_size", [1, 10])
+async def test_fresh_connections_closed_in_a_row_are_replaced(
+    make_pool: Any, max_size: int
+) -> None:
+    """Several fresh connections in a row reported closed are all replaced
+    (throttled like an outage); every caller gets an open one."""
+    strategy = BrokenFirst(broken_count=4)
+    pool = make_pool(max_size, strategy=strategy, reconnect_backoff=(0.001, 0.002))
+
+    async def borrow() -> MemoryConnection:
+        async with pool.get_connection() as conn:
+            return conn
+
+    got = await asyncio.gather(*(borrow() for _ in range(10)))
+    assert not any(conn.broken for conn in got)
+    await eventually(lambda: all(c.closed for c in strategy.created[:4]))
+    assert pool.statistics().create_failures >= 1
+    check_invariants(pool)
+    await pool.close()
+
+
+async def test_persistently_closed_fresh_connections_are_never_lent(
     make_pool: Any,
 ) -> None:
-    """When fresh connections keep coming back closed, the caller gets an
-    error naming the strategy instead of a broken connection."""
-    strategy = BrokenFirst(broken_count=1000)
-    pool = make_pool(1, strategy=strategy, reconnect_backoff=(0.001, 0.001))
-    with pytest.raises(ConnectionError, match=r"BrokenFirst\.create_connection"):
-        await pool.acquire(timeout=30)
+    """When fresh connections keep coming back closed, the caller is never
+    handed one: its wait ends with PoolTimeout, whose cause names the strategy."""
+    strategy = BrokenFirst(broken_count=10**6)
+    pool = make_pool(1, strategy=strategy, reconnect_backoff=(0.001, 0.002))
+    with pytest.raises(PoolTimeout) as caught:
+        await pool.acquire(timeout=0.2)
+    assert "BrokenFirst.create_connection" in str(caught.value.__cause__)
     assert pool.statistics().in_use == 0
     await pool.close()
-    assert all(conn.closed for conn in strategy.created)
+    await eventually(lambda: all(conn.closed for conn in strategy.created))
 
 
 # -- rule: a strategy returning an object the pool holds is detected ---------
