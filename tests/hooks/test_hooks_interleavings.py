@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from virtual_clock import run_virtual
 
 from async_reduce import AsyncReducer
 from async_reduce.contrib.prometheus import PrometheusHooks
@@ -119,7 +120,7 @@ def test_figures_consistent(program: list[tuple[Any, ...]]) -> None:
     registry = CollectorRegistry()
     settled = Settled()
     reducer = AsyncReducer(hooks=overall & detail & PrometheusHooks(registry) & settled)
-    asyncio.run(drive(program, reducer, settled))
+    run_virtual(drive(program, reducer, settled))  # timeouts replay exactly
     assert len(reducer) == 0
 
     snap = overall.snapshot()

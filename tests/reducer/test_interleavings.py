@@ -9,6 +9,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from virtual_clock import run_virtual
 
 from async_reduce import AsyncReducer
 
@@ -133,4 +134,4 @@ def test_any_interleaving_keeps_callers_apart_and_frees_keys(
     ops: list[tuple[Any, ...]], orphans: str
 ) -> None:
     """Every caller gets its own key's outcome and len(reducer) ends at 0."""
-    asyncio.run(scenario(ops, orphans))
+    run_virtual(scenario(ops, orphans))  # timeouts replay exactly
