@@ -26,7 +26,7 @@ from ._events import (
     WorkerStarted,
     WorkerStopped,
 )
-from ._start import Start
+from ._start import CallKey, Start
 from ._state import (
     Job,
     PoolState,
@@ -94,7 +94,8 @@ class WorkerPool:
       contract apply.  Calls whose arguments are not hashable run each on
       their own unless ``ident=`` is given; ``coalesce=False`` turns
       coalescing off for the whole pool.  A call that joins an identical one
-      shares its priority and its queue slot.
+      shares its queue slot, and lifts it to its own priority if that is
+      higher and the call is still queued.
     * **Priorities.**  Higher ``priority`` first; first come, first served
       within a priority.  Aging bounds how long a low priority can starve:
       a queued call gains one priority level every ``aging`` seconds, so a
@@ -583,25 +584,22 @@ class WorkerPool:
             )
         if ident is not None:
             try:
-                hash(ident)
+                return CallKey(self._name, fn, (self, ident))
             except TypeError:
                 raise TypeError(
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
-            return (self, ident)
         if not self._coalesce:
             return None
-        key: Hashable = (self, fn, args, tuple(map(type, args)))
+        parts: tuple[Any, ...] = (self, fn, args, tuple(map(type, args)))
         if kwargs:
-            key = (
-                key,
+            parts += (
                 frozenset((name, value, type(value)) for name, value in kwargs.items()),
             )
         try:
-            hash(key)
+            return CallKey(self._name, fn, parts)
         except TypeError:
             return None  # unhashable arguments: the call runs on its own
-        return key
 
     async def _admit(
         self,

@@ -16,14 +16,45 @@ from collections.abc import Callable, Coroutine, Generator, Hashable
 from types import CodeType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._location import function_location
 from ._state import Ticket
 
 if TYPE_CHECKING:
     from ._pool import WorkerPool
 
-__all__ = ["Start"]
+__all__ = ["CallKey", "Start"]
 
 R = TypeVar("R")
+
+
+class CallKey:
+    """The reducer key of a coalesced call: equal for equal parts.
+
+    Hooks show keys (``DebugHooks`` logs them), so its ``repr`` names the
+    pool and the function, never the arguments or the ident.
+    """
+
+    __slots__ = ("_fn", "_hash", "_parts", "_pool_name")
+
+    def __init__(
+        self, pool_name: str, fn: Callable[..., Any], parts: tuple[Any, ...]
+    ) -> None:
+        self._hash = hash(parts)  # TypeError when a part is unhashable
+        self._parts = parts
+        self._pool_name = pool_name
+        self._fn = fn
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not CallKey:
+            return NotImplemented
+        return self._hash == other._hash and self._parts == other._parts
+
+    def __repr__(self) -> str:
+        where = function_location(self._fn)
+        return f"<{self._pool_name}:{where}(<key_hash:{self._hash & 0xFFFFFF:06x}>)>"
 
 
 class Start(Coroutine[Any, Any, R]):

@@ -209,3 +209,29 @@ def test_workers_argument_is_checked() -> None:
 
     with pytest.raises(TypeError, match="plain"):
         async_reduceable(workers=pool)(coro_fn)
+
+
+async def test_hooks_never_see_argument_values_in_keys() -> None:
+    """Keys shown to hooks name the pool and function, not arguments or idents."""
+    import io
+
+    from async_reduce.hooks import DebugHooks
+
+    stream = io.StringIO()
+    pool = WorkerPool(1, hooks=DebugHooks(stream=stream), name="keys")
+
+    def constant(*args: Any, **kwargs: Any) -> str:
+        return "fine"
+
+    @async_reduceable(workers=pool)
+    def decorated(password: str) -> str:
+        return "fine"
+
+    await pool.run(constant, "s3cret-arg", token="s3cret-kw")
+    await pool.run(constant, ident="s3cret-ident")
+    await decorated("s3cret-decorated")
+    assert await pool.shutdown()
+    logged = stream.getvalue()
+    assert "keys:" in logged
+    assert "constant" in logged
+    assert "s3cret" not in logged

@@ -204,3 +204,12 @@ def test_default_max_workers_follows_thread_pool_executor() -> None:
     stats = pool.statistics()
     assert stats.max_workers == min(32, (os.cpu_count() or 1) + 4)
     assert stats.workers == 0
+
+
+async def test_map_strict_checks_lengths(make_pool: Any) -> None:
+    """map(strict=True) raises ValueError for iterables of different lengths."""
+    pool = make_pool(2)
+    assert await pool.map(pow, [1, 2, 3], [2, 2]) == [1, 4]
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        await pool.map(pow, [1, 2, 3], [2, 2], strict=True)
+    await pool.drain()
