@@ -362,6 +362,21 @@ class Services(ScopeState):
         kwargs: dict[str, Any],
         name: Hashable | None,
     ) -> tuple[Hashable, str]:
+        if name is None and not kwargs:
+            # The common call first: positional arguments binding one for one
+            # to a known factory (the key Identity.key() builds for them).
+            try:
+                identity = self._identities.get(factory)
+            except TypeError:  # an unhashable callable
+                identity = None
+            if identity is not None and len(args) == identity.plain:
+                key: Hashable = (factory, args)
+                try:
+                    hash(key)
+                except TypeError:
+                    pass  # Identity.key() below raises the clear error
+                else:
+                    return key, identity.name
         if name is not None:
             try:
                 hash(name)
