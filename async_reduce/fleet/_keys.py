@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
 import struct
 from collections.abc import Iterable
 from typing import Any
+
+from .._location import coroutine_location
 
 __all__ = ["FleetKeyError", "KeyBuilder", "encode_value", "ident_digest"]
 
@@ -158,9 +161,39 @@ class KeyBuilder:
                     raise _unencodable(location, name, exc, what) from None
         return hashlib.sha256(b"".join(out)).hexdigest()
 
+    def for_coroutine(self, coro: Any, typed: bool) -> str:
+        """The digest of a not yet started coroutine's call: its function's
+        location, its arguments and (for a nested function) its closure.
+
+        Raises:
+            TypeError: ``coro`` is not a native coroutine that has not run,
+                or an argument has no canonical encoding.
+        """
+        frame = getattr(coro, "cr_frame", None)
+        code = getattr(coro, "cr_code", None)
+        if frame is None or code is None or (frame.f_lasti >= 0 and _started(coro)):
+            raise TypeError(
+                "coro: cannot compute a fleet key for this object (a coroutine"
+                f" that has not run is needed, got {type(coro).__name__});"
+                " pass ident= (str or bytes)"
+            )
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & inspect.CO_VARARGS)
+        values = frame.f_locals
+        arguments = [(name, values.get(name)) for name in code.co_varnames[:count]]
+        if code.co_flags & inspect.CO_VARKEYWORDS:  # its items, in no order
+            name = code.co_varnames[count]
+            arguments.append((name, frozenset(values.get(name, {}).items())))
+        closure = [(name, values.get(name)) for name in code.co_freevars]
+        return self.for_call(coroutine_location(coro), arguments, typed, closure)
+
     def for_ident(self, ident: str | bytes) -> str:
         """The hex SHA-256 digest of an explicit ``ident``, taken as given."""
         return ident_digest(self._prefix, ident)
+
+
+def _started(coro: Any) -> bool:
+    return bool(inspect.getcoroutinestate(coro) != inspect.CORO_CREATED)
 
 
 def ident_digest(prefix: bytes, ident: str | bytes) -> str:

@@ -6,29 +6,24 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import json
 import logging
 import secrets
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
 from .._keys import make_binder
-from .._location import coroutine_location, function_location
+from .._location import function_location
 from .._reducer import AsyncReducer
 from .._validate import UNSET, Unset, check_bool
 from ._breaker import Breaker
-from ._codec import Codec, Signer, codec_for
-from ._errors import FleetUnavailable, RemoteError
+from ._codec import Codec, codec_for
+from ._errors import FleetUnavailable
 from ._events import FleetEvent, FleetEventKind
 from ._keys import KeyBuilder
+from ._messages import Messages
 from ._protocol import (
-    ABANDONED,
-    ERROR,
-    RESULT,
-    UNSHARED,
     Coordinator,
     CoordinatorError,
-    Message,
     Session,
 )
 from ._work import FleetWork
@@ -58,18 +53,6 @@ def _positive(value: Any, name: str, *, zero: bool = False) -> float:
         bound = ">= 0" if zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return float(value)
-
-
-def _error_payload(exc: BaseException) -> bytes:
-    cls = type(exc)
-    name = f"{cls.__module__}.{cls.__qualname__}"
-    if cls.__module__ == "builtins":
-        name = cls.__qualname__
-    if isinstance(exc, RemoteError):
-        name, text = exc.type_name, exc.message
-    else:
-        text = str(exc)
-    return json.dumps({"type": name, "message": text}).encode("utf-8")
 
 
 class FleetReducer:
@@ -175,13 +158,11 @@ class FleetReducer:
                 f"codec {self._codec!r} can run code while loading: pass secret= so"
                 " that every message is signed and verified before it is loaded"
             )
-        self._signer = Signer(secret) if secret is not None else None
-        self._sig_size = Signer.SIZE if secret is not None else 0
         if isinstance(max_result_bytes, bool) or not isinstance(max_result_bytes, int):
             raise TypeError("max_result_bytes must be an int")
         if max_result_bytes < 0:
             raise ValueError(f"max_result_bytes must be >= 0, got {max_result_bytes}")
-        self._max_result_bytes = max_result_bytes
+        self._messages = Messages(self._codec, secret, max_result_bytes)
         if on_unavailable not in ("fallback", "raise"):
             raise ValueError(
                 f"on_unavailable must be 'fallback' or 'raise', got {on_unavailable!r}"
@@ -255,25 +236,7 @@ class FleetReducer:
 
     def key_for(self, coro: Coroutine[Any, Any, Any]) -> str:
         """The hex digest of ``coro``'s fleet key (``coro`` is not consumed)."""
-        frame = getattr(coro, "cr_frame", None)
-        if frame is None:
-            raise TypeError(
-                "coro: cannot compute a fleet key for "
-                f"{type(coro).__name__} objects; pass ident= (str or bytes)"
-            )
-        code = coro.cr_code  # type: ignore[attr-defined]
-        count = code.co_argcount + code.co_kwonlyargcount
-        count += bool(code.co_flags & inspect.CO_VARARGS)
-        varkw = bool(code.co_flags & inspect.CO_VARKEYWORDS)
-        values = frame.f_locals
-        arguments = [(name, values.get(name)) for name in code.co_varnames[:count]]
-        if varkw:  # **kwargs: its items, in no particular order
-            name = code.co_varnames[count]
-            arguments.append((name, frozenset(values.get(name, {}).items())))
-        closure = [(name, values.get(name)) for name in code.co_freevars]
-        return self._keys.for_call(
-            coroutine_location(coro), arguments, self.typed, closure
-        )
+        return self._keys.for_coroutine(coro, self.typed)
 
     def __call__(
         self,
@@ -347,7 +310,7 @@ class FleetReducer:
                 functools.partial(start, digest),
                 None,
                 functools.partial(fn, *args, **kwargs),
-                fn.__code__,
+                fn,
             )
             return await local(work, ident=digest, timeout=timeout)
 
@@ -452,67 +415,28 @@ class FleetReducer:
             if data is None:
                 takeover = True  # the lease may have expired: claim again
                 continue
-            message = Message.parse(data, self._sig_size)
-            if message is not None and message.kind == ABANDONED:
+            if self._messages.read(digest, data).kind == "abandoned":
                 takeover = True
                 continue
             return await self._deliver(digest, data, work)
 
     async def _deliver(self, digest: str, data: bytes, work: FleetWork[T]) -> T:
         """Give this process's callers what another process produced."""
-        message = Message.parse(data, self._sig_size)
-        signer = self._signer
-        if message is None or (
-            signer is not None
-            and not signer.verify(digest, message.signed_part(), message.signature)
-        ):
-            self._emit("rejected", digest, "signature" if message else "malformed")
-            return await work.take()
-        if message.kind == RESULT:
-            try:
-                value: T = self._codec.loads(message.payload)
-            except Exception:
-                self._emit("rejected", digest, "undecodable")
-                return await work.take()
+        read = self._messages.read(digest, data)
+        if read.kind == "result":
             work.discard()
+            value: T = read.value
             return value
-        if message.kind == ERROR:
-            try:
-                info = json.loads(message.payload)
-                error = RemoteError(str(info["type"]), str(info["message"]))
-            except Exception:
-                self._emit("rejected", digest, "undecodable")
-                return await work.take()
+        if read.kind == "error":
             if self._share_errors:
                 work.discard()
-                raise error
+                raise read.value
             self._emit("run_locally", digest, "error")
-            return await work.take()
-        self._emit("run_locally", digest, "unshared")
+        elif read.kind == "rejected":
+            self._emit("rejected", digest, read.reason)
+        else:
+            self._emit("run_locally", digest, "unshared")
         return await work.take()
-
-    def _message(self, digest: str, kind: bytes, token: str, payload: bytes) -> bytes:
-        signer = self._signer
-        head = kind + token.encode("ascii")
-        if signer is None:
-            return head + payload
-        return head + signer.sign(digest, head + payload) + payload
-
-    def _encode_result(self, digest: str, token: str, result: Any) -> bytes:
-        codec = self._codec
-        try:
-            payload = codec.dumps(result)
-            shareable = codec.loads(payload) == result
-        except Exception:
-            shareable = False
-            payload = b""
-        if not shareable:
-            self._emit("unshared", digest, "not_encodable")
-            return self._message(digest, UNSHARED, token, b"")
-        if len(payload) > self._max_result_bytes:
-            self._emit("unshared", digest, "too_large")
-            return self._message(digest, UNSHARED, token, b"")
-        return self._message(digest, RESULT, token, payload)
 
     async def _lead(
         self, digest: str, work: FleetWork[T], session: Session, token: str
@@ -523,8 +447,7 @@ class FleetReducer:
             result = await work.take()
         except Exception as exc:
             renewing.cancel()
-            message = self._message(digest, ERROR, token, _error_payload(exc))
-            await self._finish(session, token, message)
+            await self._finish(session, token, self._messages.error(digest, token, exc))
             raise
         except BaseException:
             # Cancelled (every local caller left) or interrupted: free the
@@ -533,7 +456,10 @@ class FleetReducer:
             self._spawn(self._release(session, token, digest))
             raise
         renewing.cancel()
-        await self._finish(session, token, self._encode_result(digest, token, result))
+        message, unshared = self._messages.result(digest, token, result)
+        if unshared:
+            self._emit("unshared", digest, unshared)
+        await self._finish(session, token, message)
         return result
 
     async def _finish(self, session: Session, token: str, message: bytes) -> None:
@@ -552,7 +478,7 @@ class FleetReducer:
 
     async def _release(self, session: Session, token: str, digest: str) -> None:
         with contextlib.suppress(CoordinatorError):
-            await session.release(token, self._message(digest, ABANDONED, token, b""))
+            await session.release(token, self._messages.abandoned(digest, token))
 
     async def _keep_lease(self, digest: str, session: Session, token: str) -> None:
         interval = self._lease / 3

@@ -16,25 +16,42 @@ class FleetWork(Coroutine[Any, Any, T]):
     The local reducer either runs it (then it coordinates with the fleet and
     maybe runs the work) or closes it unused (then the caller's coroutine, if
     there is one, is closed too, so it is never reported as never awaited).
-    ``cr_code`` and ``cr_frame`` are those of the caller's coroutine, so hooks
-    show the caller's function.
+    ``cr_code``, ``cr_frame``, ``__name__`` and ``__qualname__`` are those of
+    the caller's coroutine (or function), so hooks show the caller's function.
     """
 
-    __slots__ = ("_coro", "_factory", "_inner", "_start", "cr_code", "cr_frame")
+    __slots__ = (
+        "_coro",
+        "_factory",
+        "_inner",
+        "_origin",
+        "_start",
+        "cr_code",
+        "cr_frame",
+    )
 
     def __init__(
         self,
         start: Callable[[FleetWork[T]], Coroutine[Any, Any, T]],
         coro: Coroutine[Any, Any, T] | None,
         factory: Callable[[], Coroutine[Any, Any, T]] | None,
-        code: Any = None,
+        origin: Any = None,
     ) -> None:
         self._start = start
         self._coro = coro
         self._factory = factory
         self._inner: Coroutine[Any, Any, T] | None = None
-        self.cr_code = getattr(coro, "cr_code", code)
+        self._origin = coro if coro is not None else origin
+        self.cr_code = getattr(coro, "cr_code", None) or getattr(
+            origin, "__code__", None
+        )
         self.cr_frame = getattr(coro, "cr_frame", None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Hooks name the work after the caller's function.
+        if name in ("__name__", "__qualname__"):
+            return getattr(self._origin, name)
+        raise AttributeError(name)
 
     def take(self) -> Coroutine[Any, Any, T]:
         """The caller's coroutine, created now if it was deferred."""

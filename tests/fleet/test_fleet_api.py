@@ -115,3 +115,29 @@ def test_decorator_rejects_plain_functions() -> None:
     fleet = RedisFleetReducer(redis.asyncio.Redis(), "ns")
     with pytest.raises(TypeError, match="coroutine functions"):
         async_reduceable(fleet)(len)  # type: ignore[type-var]
+
+
+def test_without_redis_the_extra_is_named() -> None:
+    """Without redis-py, async_reduce.fleet imports and
+    async_reduce.contrib.redis_fleet names the [redis] extra."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "sys.modules['redis'] = None  # as if not installed\n"
+        "import async_reduce.fleet  # the Redis-free part imports\n"
+        "try:\n"
+        "    import async_reduce.contrib.redis_fleet\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    raise SystemExit('imported without redis')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "pip install 'async-reduce[redis]'" in done.stdout

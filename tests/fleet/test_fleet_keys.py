@@ -138,3 +138,23 @@ def test_codecs() -> None:
     assert not signer.verify("d2", b"message", signature)
     assert not signer.verify("d1", b"messagE", signature)
     assert "k" * 16 not in repr(signer)
+
+
+async def _plain(x: int, *rest: int, **options: str) -> int:
+    return x
+
+
+def test_coroutine_keys_bind_arguments_by_name() -> None:
+    """A coroutine's key comes from its function and its bound arguments
+    (**kwargs by content); a coroutine that already ran is refused."""
+    first = _plain(1, 2, a="x", b="y")
+    second = _plain(1, 2, b="y", a="x")
+    third = _plain(1, 3, a="x", b="y")
+    try:
+        assert KEYS.for_coroutine(first, False) == KEYS.for_coroutine(second, False)
+        assert KEYS.for_coroutine(first, False) != KEYS.for_coroutine(third, False)
+    finally:
+        for coro in (first, second, third):
+            coro.close()
+    with pytest.raises(TypeError, match="ident="):
+        KEYS.for_coroutine(first, False)

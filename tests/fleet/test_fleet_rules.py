@@ -430,3 +430,59 @@ async def test_slow_redis_falls_back_within_the_timeout(
     finally:
         await client.execute_command("CLIENT", "UNPAUSE")
         await client.aclose()
+
+
+class Service:
+    async def lookup(self, user_id: int) -> int:
+        return user_id
+
+
+async def test_hooks_see_the_callers_function(
+    redis_server: Any, make_fleet: Any
+) -> None:
+    """Statistics hooks on a fleet reducer count calls under the caller's
+    function, for reducer(coro) and for the decorator."""
+    from async_reduce import async_reduceable
+    from async_reduce.hooks import StatisticsDetailHooks
+
+    stats = StatisticsDetailHooks()
+    a = make_fleet(redis_server, hooks=stats)
+    assert await a(gated("h", 5)) == 5
+    decorated = async_reduceable(a, key=lambda self, user_id: user_id)(Service.lookup)
+    assert await decorated(Service(), 7) == 7
+    locations = set(stats.snapshot().locations)
+    assert f"{__name__}:gated" in locations
+    assert f"{__name__}:Service.lookup" in locations
+
+
+async def test_follower_timeout_leaves_others_waiting(
+    redis_server: Any, make_fleet: Any
+) -> None:
+    """A follower's caller that times out gets TimeoutError; the other callers
+    of its process and the leader are unaffected."""
+    a, b = make_fleet(redis_server), make_fleet(redis_server)
+    GATES["t"] = asyncio.Event()
+    first, patient = await _lead_then_follow(a, b, a(gated("t")), b(gated("t")))
+    with pytest.raises(TimeoutError):
+        await b(gated("t"), timeout=0.05)
+    GATES["t"].set()
+    assert await first == await patient == 1
+    assert RUNS["t"] == 1
+
+
+async def test_orphans_finish_keeps_serving_followers(
+    redis_server: Any, make_fleet: Any
+) -> None:
+    """orphans='finish': the leader's callers all leave, its work goes on and
+    its outcome still reaches the followers; nobody takes over."""
+    a = make_fleet(redis_server, orphans="finish")
+    b = make_fleet(redis_server)
+    GATES["o"] = asyncio.Event()
+    first, second = await _lead_then_follow(a, b, a(gated("o")), b(gated("o")))
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    GATES["o"].set()
+    assert await second == 1
+    assert RUNS["o"] == 1
+    assert b.hooks.kinds()["takeover"] == 0
