@@ -312,6 +312,9 @@ class WorkerPool:
                 fn, args, kwargs, priority, key, ticket, timeout, reducer
             )
         finally:
+            # Room reserved and never used (the shared call never started)
+            # goes back; no-op once the call was queued.
+            state.release(ticket)
             state.leave()
 
     async def submit(

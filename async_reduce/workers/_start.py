@@ -122,7 +122,9 @@ class Start(Coroutine[Any, Any, R]):
     def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
         """Raise an exception inside the call."""
         if self._gen is None:
-            self.close()
+            # Cancelled before it started: no call was joined.
+            self._gen = _closed()
+            self._pool._state.release(self._ticket)
             exc = typ if val is None else val
             if isinstance(exc, type):
                 exc = exc()
