@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable, Coroutine, Hashable
 from typing import (
     TYPE_CHECKING,
@@ -12,6 +13,7 @@ from typing import (
     ParamSpec,
     Protocol,
     TypeVar,
+    cast,
     overload,
 )
 
@@ -29,41 +31,128 @@ R = TypeVar("R")
 
 
 class ReducedFunction(Generic[P, R]):
-    """Type of a function decorated with :func:`async_reduceable`.
+    """A function decorated with :func:`async_reduceable`.
 
     Calling it returns a coroutine, as calling the undecorated function does;
-    concurrent calls with the same key share one execution.  At run time the
-    decorated object is a real coroutine function (``functools.wraps`` of the
-    original), with these extra attributes.
+    concurrent calls with the same key share one execution.  The key is
+    computed at the call, so an argument that cannot be keyed raises
+    ``TypeError`` there, before any coroutine exists.
+
+    It is a coroutine function to ``inspect.iscoroutinefunction`` and
+    ``asyncio.iscoroutinefunction`` (frameworks that dispatch on that treat
+    it as ``async def``), carries the original's name, docstring and
+    signature (``functools.wraps``), and binds as a method like a function.
     """
 
     reducer: AsyncReducer
     """The reducer the calls go through."""
 
+    key: Callable[P, Hashable]
+    """``key(*args, **kwargs)``: the reducer key of a call with these arguments."""
+
     __wrapped__: Callable[P, Coroutine[Any, Any, R]]
     __name__: str
     __qualname__: str
 
-    if TYPE_CHECKING:
+    def __init__(
+        self,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        reducer: AsyncReducer,
+        key: Callable[P, Hashable],
+        explicit: bool,
+        timeout: float | Unset | None,
+    ) -> None:
+        functools.update_wrapper(self, fn)
+        self.reducer = reducer
+        self.key = key
+        self._fn = fn
+        self._explicit = explicit
+        self._timeout = timeout
+        # What inspect.iscoroutinefunction() reads of a function-like object;
+        # FastAPI also asks whether __call__ is a coroutine function.
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            vars(self).update(
+                __code__=code,
+                __defaults__=getattr(fn, "__defaults__", None),
+                __kwdefaults__=getattr(fn, "__kwdefaults__", None),
+            )
+        vars(self)["__call__"] = self
 
-        @overload
-        def __get__(self, instance: None, owner: type) -> ReducedFunction[P, R]: ...
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        call_key = self.key(*args, **kwargs)
+        try:
+            hash(call_key)
+        except TypeError:
+            raise self._unhashable(args, kwargs) from None
+        reducer = self.reducer
+        timeout = self._timeout
+        wait = reducer._timeout if timeout is UNSET else timeout
+        fn = self._fn
+        if reducer._hooks is None:
+            return reducer._call_factory(fn, args, kwargs, call_key, wait)
+        # With hooks: the hooks get a coroutine for every call, as in 1.x.
+        shown = cast(Any, call_key)[1] if self._explicit else None
+        return reducer._reduced_call(fn(*args, **kwargs), call_key, shown, wait)
 
-        @overload
-        def __get__(
-            self, instance: object, owner: type
-        ) -> Callable[..., Coroutine[Any, Any, R]]: ...
+    @overload
+    def __get__(self, instance: None, owner: type) -> ReducedFunction[P, R]: ...
 
-        def __get__(self, instance: object, owner: type) -> Any:
-            """Methods: bound like the function they wrap."""
+    @overload
+    def __get__(
+        self, instance: object, owner: type
+    ) -> Callable[..., Coroutine[Any, Any, R]]: ...
 
-        def __call__(
-            self, *args: P.args, **kwargs: P.kwargs
-        ) -> Coroutine[Any, Any, R]: ...
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """Methods: bound like the function they wrap."""
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
 
-        def key(self, *args: P.args, **kwargs: P.kwargs) -> Hashable:
-            """The reducer key of a call with these arguments."""
-            ...
+    def __repr__(self) -> str:
+        return f"<reduced function {self.__module__}.{self.__qualname__}>"
+
+    def _unhashable(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TypeError:
+        """The error of a call whose key cannot be hashed, naming the argument."""
+        name = self.__qualname__
+        if self._explicit:
+            return TypeError(
+                f"{name}(): key= returned an unhashable key; the key function"
+                " must return a hashable value"
+            )
+        culprit = _unhashable_argument(self._fn, args, kwargs)
+        return TypeError(
+            "Unable to auto calculate identity for coroutine because using"
+            f" unhashable arguments: {name}() argument {culprit} is not hashable;"
+            " pass key= to async_reduceable to compute a hashable key from the"
+            f" arguments, like:\n\t@async_reduceable(key=lambda ...: ...)"
+        )
+
+
+def _unhashable_argument(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """Name the first argument of a call that cannot be hashed."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return "(one of them)"
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            items: list[tuple[str, Any]] = [
+                (f"{name}[{i}]", v) for i, v in enumerate(value)
+            ]
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            items = [(f"{k!r} (in **{name})", v) for k, v in value.items()]
+        else:
+            items = [(repr(name), value)]
+        for shown, item in items:
+            try:
+                hash(item)
+            except TypeError:
+                return f"{shown} ({type(item).__name__})"
+    return "(one of them)"
 
 
 class _DecoratesItself(Protocol):
@@ -250,30 +339,13 @@ def _decorate(
     if key_fn is None:
         # The generated binder returns the whole key, (fn, arguments).
         key: Callable[..., Any] = make_binder(fn, typed, scope=fn)
-
     else:
         user_key = key_fn
 
         def key(*args: Any, **kwargs: Any) -> Any:
             return (fn, user_key(*args, **kwargs))
 
-    explicit = key_fn is not None
-
-    @functools.wraps(fn)
-    async def reduced(*args: Any, **kwargs: Any) -> R:
-        call_key = key(*args, **kwargs)
-        wait = reducer._timeout if timeout is UNSET else timeout
-        if reducer._hooks is None:
-            result: R = await reducer._call_factory(fn, args, kwargs, call_key, wait)
-            return result
-        # With hooks: the hooks get a coroutine for every call, as in 1.x.
-        shown = call_key[1] if explicit else None
-        return await reducer._reduced_call(fn(*args, **kwargs), call_key, shown, wait)
-
-    wrapper: Any = reduced
-    wrapper.key = key
-    wrapper.reducer = reducer
-    return wrapper  # type: ignore[no-any-return]
+    return ReducedFunction(fn, reducer, key, key_fn is not None, timeout)
 
 
 def _decorate_blocking(

@@ -13,27 +13,37 @@ async-reduce 1.x's overhead.
 
 Because no caller awaits the shared task, cancelling a caller cancels only
 that caller's future; the shared work never sees it.  The caller's coroutine
-then tells the flight it left (:func:`leave`).  When the last waiting caller
-has left, the flight is *abandoned*: its key is released at once, so later
-callers start a fresh execution, and the work is cancelled unless the reducer
-keeps orphans.  A timeout takes the same path, with the caller's future
-failing with ``TimeoutError``.
+then tells the flight it left (:func:`leave`), which forgets the caller's
+future at once: nothing of a caller that left (its future, its
+``TimeoutError``, the frames in that error's traceback) stays reachable from
+the execution, so memory follows the callers still waiting.  When the last
+waiting caller has left, the flight is *abandoned*: its key is released at
+once, so later callers start a fresh execution, and the work is cancelled
+unless the reducer keeps orphans.  A timeout takes the same path, with the
+caller's future failing with ``TimeoutError``.
 
-The shared task itself never ends with an ordinary exception: the exception
-goes to the callers' futures (each caller retrieves its own), and when no
-caller is left it is dropped, after the hooks have seen it, so asyncio never
-logs "exception was never retrieved".
+The shared task never ends with an exception asyncio would log: the
+exception goes to the callers' futures, one copy per caller (see
+:mod:`._copies`), and when no caller is left it is dropped, after the hooks
+have seen it.  Only cancellation, ``KeyboardInterrupt`` and ``SystemExit``
+end the task itself, as asyncio expects of them.
+
+While the work runs, its context (and so every task it spawns) carries the
+flights it is running (:data:`running_flights`): a call from there that
+would join one of them would wait for itself, and fails instead.
 
 The flight record
 -----------------
 
-A flight is a plain list, ``[waiting, task, info, future, future, ...]``:
-this is the hottest object of the library and a list is built by one
-bytecode, where a class instance costs a Python ``__init__`` frame (about
-five times the instructions, measured with callgrind).  ``waiting`` counts
-callers that have not left (``FINISHED`` once the work has ended), ``task``
-is the shared task, ``info`` is a :class:`HookInfo` when the reducer has
-hooks (else ``None``), and the futures, one per caller that joined, follow.
+A flight is a plain list, ``[futures, task, info, callers]``: this is the
+hottest object of the library and a list is built by one bytecode, where a
+class instance costs a Python ``__init__`` frame (about five times the
+instructions, measured with callgrind).  ``futures`` is a dict whose keys are
+the futures of the callers still waiting, in the order they came (``None``
+once the work has ended), ``task`` is the shared task, ``info`` is a
+:class:`HookInfo` when the reducer has hooks (else ``None``), and ``callers``
+counts every caller that joined (kept with hooks only).  Build one with
+:func:`new_flight` where speed does not matter.
 """
 
 from __future__ import annotations
@@ -42,8 +52,10 @@ import asyncio
 import sys
 import time
 from collections.abc import Coroutine, Hashable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._copies import copier
 from ._events import CallerLeft, ExecutionAbandoned, new_execution_finished
 from ._hookerrors import report_hook_error
 
@@ -51,27 +63,37 @@ if TYPE_CHECKING:
     from ._reducer import AsyncReducer
 
 __all__ = [
+    "CALLERS",
     "FINISHED",
     "FUTURES",
     "INFO",
     "TASK",
-    "WAITING",
     "Flight",
     "HookInfo",
     "execute",
     "execute_with_hooks",
     "expire",
     "leave",
+    "new_flight",
     "new_timeout_error",
     "release",
+    "running_flights",
+    "self_await_error",
 ]
 
-Flight = list  # [waiting, task, info, *futures]; see the module docstring
-WAITING = 0
+Flight = list  # [futures, task, info, callers]; see the module docstring
+FINISHED = None  # futures of a flight whose work has ended
+FUTURES = 0
 TASK = 1
 INFO = 2
-FUTURES = 3
-FINISHED = -1
+CALLERS = 3
+
+_running: ContextVar[tuple[Flight[Any], ...]] = ContextVar(
+    "async_reduce_running", default=()
+)
+running_flights = _running.get
+"""The flights whose work the current context runs (outermost first)."""
+_set_running = _running.set
 
 if sys.version_info >= (3, 11):
 
@@ -93,6 +115,15 @@ def expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(new_timeout_error())
 
 
+def self_await_error(key: Hashable) -> RuntimeError:
+    """The error of a call made from inside the execution it would join."""
+    return RuntimeError(
+        f"async_reduce: the work of key {key!r} awaits its own key (directly or"
+        " from a task it started); it would wait for itself forever. Call the"
+        " work without the reducer there, or use another key."
+    )
+
+
 class HookInfo(NamedTuple):
     """What the hooks need to know about a flight (only built with hooks).
 
@@ -109,6 +140,13 @@ class HookInfo(NamedTuple):
     reducer's ``_want_*`` flags describe its current hooks: an execution
     whose hooks were replaced since it started builds every event (for hooks
     that do not want one, the call is a no-op)."""
+
+
+def new_flight(
+    future: asyncio.Future[Any], info: HookInfo | None = None
+) -> Flight[Any]:
+    """A flight whose only caller so far waits on ``future``."""
+    return [{future: None}, None, info, 1]
 
 
 def release(flights: dict[Hashable, Flight[Any]], key: Hashable, flight: Any) -> None:
@@ -128,38 +166,54 @@ def leave(
 ) -> None:
     """A waiting caller left early (its future was cancelled or timed out).
 
-    Abandons the flight when it was the last one waiting.  Does nothing
-    once the work has ended.
+    Forgets the caller's future, and abandons the flight when it was the
+    last one waiting.  Does nothing once the work has ended.  A hook raising
+    a ``BaseException`` here still leaves the flight consistent.
     """
-    if flight[WAITING] == FINISHED:
+    futures: dict[asyncio.Future[Any], None] | None = flight[FUTURES]
+    if futures is None:
         return
-    flight[WAITING] -= 1
-    waiting: int = flight[WAITING]
+    futures.pop(future, None)
     info: HookInfo | None = flight[INFO]
-    if (
-        info is not None
-        and since  # the caller went through the hooks when it came
-        and (reducer._want_left or info.hooks is not reducer._hooks)
-    ):
-        hooks = info.hooks
-        left = CallerLeft(
-            key=key,
-            ident=info.ident,
-            location=info.location,
-            reason="cancelled" if future.cancelled() else "timeout",
-            waited=time.perf_counter() - since,
-            remaining=waiting,
-        )
-        try:
-            hooks.on_caller_left(left)
-        except Exception as exc:
-            report_hook_error(hooks, "on_caller_left", exc)
-    if waiting:
-        return
+    try:
+        if (
+            info is not None
+            and since  # the caller went through the hooks when it came
+            and (reducer._want_left or info.hooks is not reducer._hooks)
+        ):
+            hooks = info.hooks
+            left = CallerLeft(
+                key=key,
+                ident=info.ident,
+                location=info.location,
+                reason="cancelled" if future.cancelled() else "timeout",
+                waited=time.perf_counter() - since,
+                remaining=len(futures),
+            )
+            try:
+                hooks.on_caller_left(left)
+            except Exception as exc:
+                report_hook_error(hooks, "on_caller_left", exc)
+    finally:
+        if not futures:
+            _abandon(reducer, flights, key, flight, info)
+
+
+def _abandon(
+    reducer: AsyncReducer,
+    flights: dict[Hashable, Flight[Any]],
+    key: Hashable,
+    flight: Flight[Any],
+    info: HookInfo | None,
+) -> None:
+    """The last waiting caller left: release the key and cancel the work
+    (unless orphans finish)."""
     cancel = reducer._orphans_cancel
     if cancel:
         release(flights, key, flight)
-        flight[TASK].cancel()
+        task: asyncio.Task[None] | None = flight[TASK]
+        if task is not None and not task.get_loop().is_closed():
+            task.cancel()
     if info is not None and (
         reducer._want_abandoned or info.hooks is not reducer._hooks
     ):
@@ -177,16 +231,45 @@ def leave(
             report_hook_error(hooks, "on_execution_abandoned", exc)
 
 
-def _settle_error(futures: list[asyncio.Future[Any]], exc: BaseException) -> None:
-    """Hand an exception to every caller still waiting."""
+def _closed_from_outside(flight: Flight[Any]) -> bool:
+    """A ``GeneratorExit`` reached :func:`execute`: is its coroutine being
+    closed (garbage-collected), rather than the work raising it in a step?"""
+    task: asyncio.Task[None] | None = flight[TASK]
+    if task is None:  # first step of an eager task: the work raised it
+        return False
+    return asyncio.current_task(task.get_loop()) is not task
+
+
+def _fail(
+    flight: Flight[Any],
+    futures: dict[asyncio.Future[Any], None],
+    exc: BaseException,
+) -> bool:
+    """Hand the work's exception to every caller still waiting.
+
+    Returns whether the task must end with ``exc`` itself (cancellation,
+    ``KeyboardInterrupt``, ``SystemExit``, or the task being closed); any
+    other exception is only the callers', so asyncio never logs it.
+    """
     if isinstance(exc, asyncio.CancelledError):
         for future in futures:
             if not future.done():
                 future.cancel()
-    else:
-        for future in futures:
-            if not future.done():
-                future.set_exception(exc)
+        return True
+    if isinstance(exc, GeneratorExit) and _closed_from_outside(flight):
+        task: asyncio.Task[None] = flight[TASK]
+        if not task.get_loop().is_closed():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        return True
+    make_copy = None
+    for future in futures:
+        if not future.done():
+            if make_copy is None:
+                make_copy = copier(exc)
+            future.set_exception(make_copy())
+    return isinstance(exc, (KeyboardInterrupt, SystemExit))
 
 
 async def execute(
@@ -196,21 +279,23 @@ async def execute(
     coro: Coroutine[Any, Any, Any],
 ) -> None:
     """Run the shared work of ``flight``; the coroutine of its task."""
+    _set_running((*running_flights(), flight))
     try:
         result = await coro
     except BaseException as exc:
         release(flights, key, flight)
-        flight[WAITING] = FINISHED
-        _settle_error(flight[FUTURES:], exc)
-        if not isinstance(exc, Exception):
-            raise  # cancellation, KeyboardInterrupt, SystemExit
+        futures = flight[FUTURES]
+        flight[FUTURES] = None
+        if _fail(flight, futures, exc):
+            raise
         return
     # release(), inlined: this is the hot path.
     other = flights.pop(key, flight)
     if other is not flight:
         flights[key] = other
-    flight[WAITING] = FINISHED
-    for future in flight[FUTURES:]:
+    futures = flight[FUTURES]
+    flight[FUTURES] = None
+    for future in futures:
         if not future.done():
             future.set_result(result)
 
@@ -222,42 +307,51 @@ async def execute_with_hooks(
     flight: Flight[Any],
     coro: Coroutine[Any, Any, Any],
 ) -> None:
-    """:func:`execute`, telling the reducer's hooks how the work ended.
+    """:func:`execute`, telling the execution's hooks how the work ended.
 
     The hooks hear of the outcome before the callers are woken, so
-    statistics are up to date when a caller resumes.
+    statistics are up to date when a caller resumes.  The callers are woken
+    even when a hook raises a ``BaseException`` (which then ends the task).
     """
+    _set_running((*running_flights(), flight))
     info: HookInfo = flight[INFO]
     hooks = info.hooks
     try:
         result = await coro
     except BaseException as exc:
         release(flights, key, flight)
-        flight[WAITING] = FINISHED
+        futures = flight[FUTURES]
+        flight[FUTURES] = None
+        reraise = True
         try:
-            hooks.on_exception_for(coro, info.ident, exc)
-        except Exception as hook_exc:
-            report_hook_error(hooks, "on_exception_for", hook_exc)
-        if reducer._want_finished or info.hooks is not reducer._hooks:
-            cancelled = isinstance(exc, asyncio.CancelledError)
-            _tell_finished(
-                hooks, key, flight, info, "cancelled" if cancelled else "error", exc
-            )
-        _settle_error(flight[FUTURES:], exc)
-        if not isinstance(exc, Exception):
+            try:
+                hooks.on_exception_for(coro, info.ident, exc)
+            except Exception as hook_exc:
+                report_hook_error(hooks, "on_exception_for", hook_exc)
+            if reducer._want_finished or hooks is not reducer._hooks:
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                _tell_finished(
+                    hooks, key, flight, info, "cancelled" if cancelled else "error", exc
+                )
+        finally:
+            reraise = _fail(flight, futures, exc)
+        if reraise:
             raise
         return
     release(flights, key, flight)
-    flight[WAITING] = FINISHED
+    futures = flight[FUTURES]
+    flight[FUTURES] = None
     try:
-        hooks.on_result_for(coro, info.ident, result)
-    except Exception as hook_exc:
-        report_hook_error(hooks, "on_result_for", hook_exc)
-    if reducer._want_finished or info.hooks is not reducer._hooks:
-        _tell_finished(hooks, key, flight, info, "result", None)
-    for future in flight[FUTURES:]:
-        if not future.done():
-            future.set_result(result)
+        try:
+            hooks.on_result_for(coro, info.ident, result)
+        except Exception as hook_exc:
+            report_hook_error(hooks, "on_result_for", hook_exc)
+        if reducer._want_finished or hooks is not reducer._hooks:
+            _tell_finished(hooks, key, flight, info, "result", None)
+    finally:
+        for future in futures:
+            if not future.done():
+                future.set_result(result)
 
 
 def _tell_finished(
@@ -274,7 +368,7 @@ def _tell_finished(
         info.location,
         outcome,
         time.perf_counter() - info.started,
-        len(flight) - FUTURES,
+        flight[CALLERS],
         exc,
     )
     try:

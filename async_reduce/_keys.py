@@ -57,15 +57,18 @@ def unhashable_error(name: str) -> TypeError:
     )
 
 
-def _freeze_kwargs(code: CodeType, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Replace the ``**kwargs`` dict among ``values`` by a frozenset of its items."""
+def _typed_values(code: CodeType, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The types of ``values`` (bound arguments, then closure values): of each
+    item of ``*args``, of each value of ``**kwargs``, of every other value."""
+    types: list[Any] = list(map(type, values))
     index = code.co_argcount + code.co_kwonlyargcount
     if code.co_flags & inspect.CO_VARARGS:
+        if type(values[index]) is tuple:
+            types[index] = tuple(map(type, values[index]))
         index += 1
-    kwargs = values[index]
-    if type(kwargs) is dict:
-        return (*values[:index], frozenset(kwargs.items()), *values[index + 1 :])
-    return values
+    if code.co_flags & _CO_VARKEYWORDS and type(values[index]) is dict:
+        types[index] = frozenset((k, type(v)) for k, v in values[index].items())
+    return tuple(types)
 
 
 def auto_key(coro: Any, typed: bool) -> tuple[Any, ...]:
@@ -76,16 +79,29 @@ def auto_key(coro: Any, typed: bool) -> tuple[Any, ...]:
     object can have the same id, and an int hashes far faster than a code
     object (whose hash is recomputed from its contents on every call).
 
+    ``**kwargs`` is keyed by its items; with ``typed``, the type of every
+    argument is added, of each item of ``*args`` and each value of
+    ``**kwargs`` too, so ``f(1)``, ``f(1.0)`` and ``f(True)`` of
+    ``async def f(*a)`` are three keys.
+
     Raises:
         TypeError: with 1.x's message when an argument is unhashable.
     """
     code: CodeType = coro.cr_code
     values = tuple(coro.cr_frame.f_locals.values())
+    types = _typed_values(code, values) if typed else ()
     if code.co_flags & _CO_VARKEYWORDS:
-        values = _freeze_kwargs(code, values)
-    key: tuple[Any, ...] = (AUTO, id(code), *values)
-    if typed:
-        key = (*key, *map(type, values))
+        index = code.co_argcount + code.co_kwonlyargcount
+        if code.co_flags & inspect.CO_VARARGS:
+            index += 1
+        kwargs = values[index]
+        if type(kwargs) is dict:
+            values = (
+                *values[:index],
+                frozenset(kwargs.items()),
+                *values[index + 1 :],
+            )
+    key: tuple[Any, ...] = (AUTO, id(code), *values, *types)
     try:
         hash(key)
     except TypeError:

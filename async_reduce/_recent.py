@@ -18,6 +18,8 @@ import weakref
 from collections.abc import Coroutine, Hashable
 from typing import Any
 
+from ._copies import copier
+
 __all__ = ["RecentOutcomes"]
 
 # (expires at loop time, failed, result or exception)
@@ -54,7 +56,8 @@ class RecentOutcomes:
         if entry is None or entry[0] <= loop.time():
             return False
         if entry[1]:
-            future.set_exception(entry[2])
+            # Each caller raises a copy of its own (see _copies).
+            future.set_exception(copier(entry[2])())
         else:
             future.set_result(entry[2])
         return True

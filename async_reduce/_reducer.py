@@ -12,10 +12,11 @@ from types import CoroutineType
 from typing import Any, TypeVar
 
 from ._flight import (
+    CALLERS,
     FINISHED,
+    FUTURES,
     INFO,
     TASK,
-    WAITING,
     Flight,
     HookInfo,
     execute,
@@ -23,6 +24,8 @@ from ._flight import (
     expire,
     leave,
     release,
+    running_flights,
+    self_await_error,
 )
 from ._hookerrors import report_hook_error
 from ._keys import AUTO, auto_key, display_ident, unhashable_error
@@ -32,6 +35,7 @@ from ._validate import (
     UNSET,
     Unset,
     check_bool,
+    check_hooks,
     check_orphans,
     check_share_for,
     check_timeout,
@@ -75,8 +79,44 @@ def _wants(hooks: Any, name: str) -> bool:
     return getattr(type(hooks), name, None) is not getattr(BaseHooks, name)
 
 
-def _no_loop() -> None:
+def _no_flights() -> None:
     return None
+
+
+class _LoopFlights(dict):  # type: ignore[type-arg]
+    """One reducer's executions in flight on one event loop: key -> flight.
+
+    The loop owns it (see :func:`_attach`); the reducer only holds weak
+    references to it, so a loop closed with executions still pending is not
+    kept alive by the reducer.
+    """
+
+    __slots__ = ("__weakref__", "loop")
+
+    loop: asyncio.AbstractEventLoop
+
+
+_LOOP_ATTRIBUTE = "_async_reduce_flights"
+
+
+def _attach(
+    loop: asyncio.AbstractEventLoop, reducer: AsyncReducer, flights: _LoopFlights
+) -> bool:
+    """Make ``loop`` own ``flights``; False when the loop takes no attributes."""
+    owned = getattr(loop, _LOOP_ATTRIBUTE, None)
+    if owned is None:
+        owned = weakref.WeakKeyDictionary()
+        try:
+            setattr(loop, _LOOP_ATTRIBUTE, owned)
+        except (AttributeError, TypeError):
+            return False
+    owned[reducer] = flights
+    return True
+
+
+def _runs(running: tuple[Flight[Any], ...], flight: Flight[Any]) -> bool:
+    """Whether ``flight`` is among the flights the current context runs."""
+    return any(f is flight for f in running)
 
 
 class _HooksAdapter:
@@ -134,22 +174,27 @@ class ReducedCall(Coroutine[Any, Any, T]):
         coro = self._coro
         key = self._key
         loop = _get_running_loop()
-        cache = reducer._cache
-        flights = cache[1] if cache[0]() is loop else reducer._flights_for(loop)
+        flights = reducer._cache()
+        if flights is None or flights.loop is not loop:
+            flights = reducer._flights_for(loop)
+        try:
+            flight = flights.get(key)
+        except BaseException:  # the key's __eq__ raised
+            coro.close()
+            raise
         future = loop.create_future()
-        flight = flights.get(key)
         hooks = reducer._hooks
         since = 0.0
         if hooks is not None:
             since, flight = _enter_with_hooks(
-                reducer, loop, flights, key, flight, future, coro, self._ident
+                reducer, hooks, loop, flights, key, flight, future, coro, self._ident
             )
         elif flight is None:
             recent = reducer._recent
             if recent is not None:
                 flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
             if flight is None:
-                flights[key] = flight = [1, None, None, future]
+                flights[key] = flight = [{future: None}, None, None, 1]
                 try:
                     flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
                 except BaseException:
@@ -158,8 +203,10 @@ class ReducedCall(Coroutine[Any, Any, T]):
                     raise
         else:
             coro.close()
-            flight[WAITING] += 1
-            flight.append(future)
+            running = running_flights()
+            if running and _runs(running, flight):
+                raise self_await_error(key)
+            flight[FUTURES][future] = None
         timeout = self._timeout
         if timeout is None:
             try:
@@ -207,6 +254,7 @@ class ReducedCall(Coroutine[Any, Any, T]):
 
 def _enter_with_hooks(
     reducer: AsyncReducer,
+    hooks: Any,
     loop: asyncio.AbstractEventLoop,
     flights: dict[Hashable, Flight[Any]],
     key: Hashable,
@@ -217,53 +265,60 @@ def _enter_with_hooks(
 ) -> tuple[float, Flight[Any]]:
     """Start or join ``key``'s flight, telling the hooks (reducer with hooks).
 
-    Returns when the caller started waiting and the flight it waits on.
+    Each hook runs before the state change it announces, so a hook raising
+    a ``BaseException`` leaves nothing behind (``coro`` is closed).  Returns
+    when the caller started waiting and the flight it waits on.
     """
-    hooks = reducer._hooks
-    location = coroutine_location(coro)
-    if ident is not None:
-        shown: Hashable = ident
-    elif flight is not None and flight[INFO] is not None:
-        shown = flight[INFO].ident
-    else:  # a new execution, or one started before hooks were set
-        shown = display_ident(location, key)
-    since = time.perf_counter()
     try:
-        hooks.on_apply_for(coro, shown)
-    except Exception as exc:
-        report_hook_error(hooks, "on_apply_for", exc)
-    recent = reducer._recent
-    if flight is None and recent is not None:
-        flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
-        if flight is not None:
+        location = coroutine_location(coro)
+        if ident is not None:
+            shown: Hashable = ident
+        elif flight is not None and flight[INFO] is not None:
+            shown = flight[INFO].ident
+        else:  # a new execution, or one started before hooks were set
+            shown = display_ident(location, key)
+        since = time.perf_counter()
+        try:
+            hooks.on_apply_for(coro, shown)
+        except Exception as exc:
+            report_hook_error(hooks, "on_apply_for", exc)
+        recent = reducer._recent
+        if flight is None and recent is not None:
+            flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
+            if flight is not None:  # settled already: nothing is held
+                try:
+                    hooks.on_reducing_for(coro, shown)
+                except Exception as exc:
+                    report_hook_error(hooks, "on_reducing_for", exc)
+                return since, flight
+        if flight is None:
+            info = _new_tuple(HookInfo, (coro, shown, location, since, hooks))
+            try:
+                hooks.on_executing_for(coro, shown)
+            except Exception as exc:
+                report_hook_error(hooks, "on_executing_for", exc)
+            flights[key] = flight = [{future: None}, None, info, 1]
+            try:
+                flight[TASK] = loop.create_task(
+                    execute_with_hooks(reducer, flights, key, flight, coro)
+                )
+            except BaseException:
+                release(flights, key, flight)
+                raise
+        else:
+            running = running_flights()
+            if running and _runs(running, flight):
+                raise self_await_error(key)
             try:
                 hooks.on_reducing_for(coro, shown)
             except Exception as exc:
                 report_hook_error(hooks, "on_reducing_for", exc)
-            return since, flight
-    if flight is None:
-        info = _new_tuple(HookInfo, (coro, shown, location, since, hooks))
-        flights[key] = flight = [1, None, info, future]
-        try:
-            hooks.on_executing_for(coro, shown)
-        except Exception as exc:
-            report_hook_error(hooks, "on_executing_for", exc)
-        try:
-            flight[TASK] = loop.create_task(
-                execute_with_hooks(reducer, flights, key, flight, coro)
-            )
-        except BaseException:
-            release(flights, key, flight)
+            flight[FUTURES][future] = None
+            flight[CALLERS] += 1
             coro.close()
-            raise
-    else:
-        flight[WAITING] += 1
-        flight.append(future)
-        try:
-            hooks.on_reducing_for(coro, shown)
-        except Exception as exc:
-            report_hook_error(hooks, "on_reducing_for", exc)
+    except BaseException:
         coro.close()
+        raise
     return since, flight
 
 
@@ -278,11 +333,20 @@ def _reuse_or_remember(
     (``coro`` is closed), or no flight and ``coro`` wrapped to keep its own."""
     if recent.reuse(loop, key, future):
         coro.close()
-        return [FINISHED, None, None, future], coro
+        return [FINISHED, None, None, 1], coro
     return None, recent.remember(loop, key, coro)
 
 
 _new_call = object.__new__
+
+
+def _already_ran() -> ValueError:
+    return ValueError(
+        "coro must be a coroutine that has not run yet; this one has"
+        " already been awaited, started or closed"
+    )
+
+
 _new_tuple = tuple.__new__
 
 
@@ -314,16 +378,37 @@ class AsyncReducer:
     * With a timeout, a caller waits at most that many seconds and then gets
       the builtin ``TimeoutError``; it counts as having left, exactly like a
       cancelled caller.
-    * An exception from the work reaches every waiting caller.  One that no
-      caller is left to receive is never logged as "exception was never
-      retrieved" (hooks still see it).  ``KeyboardInterrupt`` and
-      ``SystemExit`` from the work propagate out of the event loop, as
-      asyncio does, and still release the key.
+    * A caller that left is forgotten at once: the execution keeps nothing
+      of it (its future, its ``TimeoutError`` and the frames that error's
+      traceback holds), so memory follows the callers still waiting.
+    * An exception from the work reaches every waiting caller, each as a
+      copy of its own (same type, ``args``, attributes, ``__cause__`` and
+      the work's traceback), so what one caller's raise writes into it
+      (``__context__``, ``__traceback__``, ``__notes__``) never shows in
+      another caller's.  An exception that cannot be rebuilt that way (its
+      class rejects its own ``args``) is raised as the same object in every
+      caller.  Hooks see the original, once.  An exception that no caller
+      is left to receive is never logged as "exception was never
+      retrieved".  This holds for ``BaseException`` subclasses too, except
+      that ``KeyboardInterrupt`` and ``SystemExit`` from the work also
+      propagate out of the event loop, as asyncio does, and still release
+      the key; a cancelled work cancels its callers.
+    * Work that awaits its own key (directly, from a task it started, or
+      through a chain of keys leading back to it) would wait for itself: the
+      inner call raises ``RuntimeError`` naming the key instead.  The work's
+      context knows which executions it runs; awaiting other keys is
+      unaffected.
+    * A hook raising an ``Exception`` is logged and ignored; one raising
+      another ``BaseException`` propagates from where the hook was called,
+      after the reducer has put its state right: no key stays held, and no
+      caller is left waiting.
     * The key is released when the work ends, before any caller resumes:
       a call made after that starts a new execution.
     * Each event loop has its own executions: a reducer shared by several
       loops (successive ``asyncio.run()`` calls, a loop per thread) never
-      hands one loop's future to another.
+      hands one loop's future to another.  The loop owns them: a loop closed
+      with executions pending is not kept alive by the reducer, and
+      ``len()`` and ``in`` ignore closed loops.
 
     Args:
         hooks: an object with the hook methods of
@@ -353,6 +438,7 @@ class AsyncReducer:
         "_original_hooks",
         "_orphans",
         "_orphans_cancel",
+        "_pinned",
         "_recent",
         "_timeout",
         "_typed",
@@ -378,12 +464,15 @@ class AsyncReducer:
         self._orphans_cancel = self._orphans == "cancel"
         share_for = check_share_for(share_for)
         self._recent = RecentOutcomes(share_for) if share_for else None
+        # Weak on both sides: each loop owns its executions (rule: a closed
+        # loop is never kept alive by a reducer).
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[Hashable, Flight[Any]]
+            asyncio.AbstractEventLoop, weakref.ref[_LoopFlights]
         ] = weakref.WeakKeyDictionary()
-        self._cache: tuple[
-            Callable[[], asyncio.AbstractEventLoop | None], dict[Hashable, Flight[Any]]
-        ] = (_no_loop, {})
+        # Loops that take no attributes: their executions are held here, and
+        # dropped once the loop is closed.
+        self._pinned: dict[int, _LoopFlights] = {}
+        self._cache: Callable[[], _LoopFlights | None] = _no_flights
         self._lock = threading.Lock()
 
     # -- configuration -------------------------------------------------------
@@ -413,13 +502,8 @@ class AsyncReducer:
 
     def _set_hooks(self, hooks: Any) -> None:
         """Check and attach ``hooks`` (construction and assignment)."""
-        if hooks is not None and not all(
-            callable(getattr(hooks, name, None)) for name in _OLD_HOOK_METHODS
-        ):
-            raise TypeError(
-                "hooks must provide the hook methods of async_reduce.hooks.BaseHooks"
-                f" ({', '.join(_OLD_HOOK_METHODS)}), got {hooks!r}"
-            )
+        if hooks is not None:
+            check_hooks(hooks, _OLD_HOOK_METHODS, _NEW_HOOK_METHODS)
         original = hooks
         if hooks is not None and not all(
             callable(getattr(hooks, name, None)) for name in _NEW_HOOK_METHODS
@@ -489,41 +573,49 @@ class AsyncReducer:
         Raises:
             TypeError: ``coro`` is not a coroutine, ``ident`` is unhashable,
                 or (without ``ident``) an argument of ``coro`` is unhashable.
-            ValueError: ``timeout`` is not a positive number or ``None``, or
-                ``coro`` has already run.
+                A call refused for its key (this, or an error raised by the
+                key's ``__hash__``) leaves ``coro`` untouched: it is still
+                the caller's, who may retry it with ``ident=``.
+            ValueError: ``timeout`` is not a positive number or ``None``
+                (``coro`` is then closed), or ``coro`` has already run, was
+                started or closed.
+            RuntimeError: (when awaited) the call was made from inside the
+                work of the execution it would join.
         """
         if timeout is UNSET:
             timeout = self._timeout
         elif timeout is not None:
             timeout = self._checked_timeout(coro, timeout)
+        # A call refused for its key leaves ``coro`` untouched: it is still
+        # the caller's, who may retry it with ident= (as with 1.x).
         key: Hashable
         if ident is None:
             if type(coro) is not CoroutineType:
                 self._reject(coro)
             native: Any = coro
+            frame = native.cr_frame
+            if frame is None or native.cr_suspended or native.cr_running:
+                raise _already_ran()
             try:
                 # Inlined auto_key() for the common case (hot path).
                 code = native.cr_code
                 if self._typed or code.co_flags & _CO_VARKEYWORDS:
                     key = auto_key(coro, self._typed)
                 else:
-                    key = (AUTO, id(code), *native.cr_frame.f_locals.values())
+                    key = (AUTO, id(code), *frame.f_locals.values())
                     hash(key)
-            except AttributeError:
-                raise ValueError(
-                    "coro must be a coroutine that has not run yet; this one has"
-                    " already been awaited or closed"
-                ) from None
             except TypeError:
-                coro.close()
                 raise unhashable_error(native.__name__) from None
         else:
-            if type(coro) is not CoroutineType and not asyncio.iscoroutine(coro):
+            if type(coro) is CoroutineType:
+                native = coro
+                if native.cr_frame is None or native.cr_suspended or native.cr_running:
+                    raise _already_ran()
+            elif not asyncio.iscoroutine(coro):
                 self._reject(coro)
             try:
                 hash(ident)
             except TypeError:
-                coro.close()
                 raise TypeError(
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
@@ -550,7 +642,6 @@ class AsyncReducer:
     @staticmethod
     def _reject(coro: Any) -> None:
         if asyncio.iscoroutine(coro):
-            coro.close()
             raise TypeError(
                 "coro: cannot compute an automatic key for "
                 f"{type(coro).__name__} objects; pass ident="
@@ -566,16 +657,27 @@ class AsyncReducer:
                 coro.close()
             raise
 
-    def _flights_for(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> dict[Hashable, Flight[Any]]:
+    def _flights_for(self, loop: asyncio.AbstractEventLoop) -> _LoopFlights:
         """The in-flight executions of ``loop`` (slow path of the loop cache)."""
         with self._lock:
-            flights = self._by_loop.get(loop)
-            if flights is None:
-                flights = self._by_loop[loop] = {}
-            self._cache = (weakref.ref(loop), flights)
+            known = self._by_loop.get(loop)
+            flights = None if known is None else known()
+            if known is None or flights is None:
+                flights = _LoopFlights()
+                flights.loop = loop
+                known = self._by_loop[loop] = weakref.ref(flights)
+                if not _attach(loop, self, flights):
+                    self._pinned[id(flights)] = flights
+            if self._pinned:
+                self._unpin_closed()
+            self._cache = known
         return flights
+
+    def _unpin_closed(self) -> None:
+        """Drop the executions of closed loops that take no attributes."""
+        for ident, flights in list(self._pinned.items()):
+            if flights.loop.is_closed():
+                del self._pinned[ident]
 
     async def _call_factory(
         self,
@@ -588,15 +690,16 @@ class AsyncReducer:
         """The decorator's call without hooks: like ``ReducedCall.__await__``,
         but the coroutine is created only by the call that starts the work."""
         loop = _get_running_loop()
-        cache = self._cache
-        flights = cache[1] if cache[0]() is loop else self._flights_for(loop)
-        future = loop.create_future()
+        flights = self._cache()
+        if flights is None or flights.loop is not loop:
+            flights = self._flights_for(loop)
         flight = flights.get(key)
+        future = loop.create_future()
         recent = self._recent
         if flight is None and recent is not None and recent.reuse(loop, key, future):
-            flight = [FINISHED, None, None, future]
+            flight = [FINISHED, None, None, 1]
         elif flight is None:
-            flights[key] = flight = [1, None, None, future]
+            flights[key] = flight = [{future: None}, None, None, 1]
             try:
                 work = fn(*args, **kwargs)
                 if recent is not None:
@@ -606,8 +709,10 @@ class AsyncReducer:
                 release(flights, key, flight)
                 raise
         else:
-            flight[WAITING] += 1
-            flight.append(future)
+            running = running_flights()
+            if running and _runs(running, flight):
+                raise self_await_error(key)
+            flight[FUTURES][future] = None
         if timeout is None:
             try:
                 return await future  # type: ignore[no-any-return]
@@ -625,22 +730,28 @@ class AsyncReducer:
 
     # -- introspection -------------------------------------------------------
 
-    def _all_flights(self) -> list[dict[Hashable, Flight[Any]]]:
+    def _all_flights(self) -> list[_LoopFlights]:
+        """The executions of every loop that is not closed."""
         with self._lock:
-            return list(self._by_loop.values())
+            if self._pinned:
+                self._unpin_closed()
+            refs = [ref for loop, ref in self._by_loop.items() if not loop.is_closed()]
+        return [flights for flights in (ref() for ref in refs) if flights is not None]
 
-    def _current_flights(self) -> list[dict[Hashable, Flight[Any]]]:
+    def _current_flights(self) -> list[_LoopFlights]:
         """The running loop's executions, or every loop's outside a loop."""
         try:
             loop = _get_running_loop()
         except RuntimeError:
             return self._all_flights()
         with self._lock:
-            flights = self._by_loop.get(loop)
+            ref = self._by_loop.get(loop)
+        flights = None if ref is None else ref()
         return [] if flights is None else [flights]
 
     def __len__(self) -> int:
-        """Number of keys with an execution in flight, over all event loops."""
+        """Number of keys with an execution in flight, over all event loops
+        that are not closed."""
         return sum(len(flights) for flights in self._all_flights())
 
     def __contains__(self, key: object) -> bool:

@@ -8,13 +8,16 @@ await.
 from __future__ import annotations
 
 import enum
+import inspect
 import math
+from collections.abc import Iterable
 from typing import Any, Final, Literal
 
 __all__ = [
     "UNSET",
     "Unset",
     "check_bool",
+    "check_hooks",
     "check_orphans",
     "check_share_for",
     "check_timeout",
@@ -75,3 +78,49 @@ def check_share_for(value: Any) -> float:
     if not value >= 0 or math.isinf(value):
         raise ValueError(f"share_for must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def _members(hooks: Any) -> Iterable[Any]:
+    """``hooks`` itself, or the members of a composition of hooks."""
+    members = getattr(hooks, "hooks_list", None)
+    if isinstance(members, list):
+        for member in members:
+            yield from _members(member)
+    else:
+        yield hooks
+
+
+def check_hooks(hooks: Any, required: Iterable[str], optional: Iterable[str]) -> None:
+    """``hooks`` is a hooks *instance* whose hook methods are synchronous.
+
+    Args:
+        required: methods every hooks object has (1.x's five).
+        optional: newer methods a 1.x-style object may lack.
+
+    Raises:
+        TypeError: ``hooks`` is a class, lacks a required method, or defines
+            a hook method with ``async def`` (it would never run: hooks are
+            called synchronously, inside the call they observe).
+    """
+    required = tuple(required)
+    if isinstance(hooks, type):
+        raise TypeError(
+            f"hooks must be a hooks object, got the class {hooks.__qualname__};"
+            f" pass an instance: hooks={hooks.__qualname__}()"
+        )
+    if not all(callable(getattr(hooks, name, None)) for name in required):
+        raise TypeError(
+            "hooks must provide the hook methods of async_reduce.hooks.BaseHooks"
+            f" ({', '.join(required)}), got {hooks!r}"
+        )
+    for member in _members(hooks):
+        for name in (*required, *optional):
+            method = getattr(member, name, None)
+            if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(
+                method
+            ):
+                raise TypeError(
+                    f"hooks are synchronous: {type(member).__qualname__}.{name}"
+                    " is defined with async def and would never run; define it"
+                    " with def (start a task from it for asynchronous work)"
+                )
