@@ -10,6 +10,7 @@ import functools
 import inspect
 import itertools
 import os
+import threading
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Hashable, Iterable
 from typing import Any, TypeVar
@@ -200,6 +201,7 @@ class WorkerPool:
             min_workers, max_workers, max_queue, idle_timeout, aging
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._checked_fn: Any = None  # the last function found to be plain
         # Coalesced calls submitted to a bounded queue whose task has not
         # reached the reducer yet: an identical call joins them without room.
         self._admitted: dict[tuple[asyncio.AbstractEventLoop, Hashable], int] = {}
@@ -209,7 +211,7 @@ class WorkerPool:
         state.on_stopped = _weak_report_stopped(self)
         # An unused pool can be collected: its threads then finish the queue
         # and end (they refer to the state, not to the pool).
-        finalizer = weakref.finalize(self, state.close, False)
+        finalizer = weakref.finalize(self, _close_unused, state)
         finalizer.atexit = False
         for worker in state.resize(min_workers, max_workers):
             self._start_worker(worker)
@@ -578,13 +580,15 @@ class WorkerPool:
         ident: Hashable | None,
     ) -> Hashable | None:
         """The coalescing key of a call, ``None`` for a call run on its own."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        if inspect.iscoroutinefunction(fn):
-            raise TypeError(
-                f"fn must be a plain (blocking) function; {fn!r} is a coroutine"
-                " function: await it instead"
-            )
+        if fn is not self._checked_fn:  # the same function is checked once
+            if not callable(fn):
+                raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+            if inspect.iscoroutinefunction(fn):
+                raise TypeError(
+                    f"fn must be a plain (blocking) function; {fn!r} is a"
+                    " coroutine function: await it instead"
+                )
+            self._checked_fn = fn
         if ident is not None:
             try:
                 return CallKey(self._name, fn, (self, ident))
@@ -837,6 +841,19 @@ class WorkerPool:
     def _report_stopped(self, reason: str, workers: int) -> None:
         if self._events():
             self._emit(WorkerStopped(self, reason, workers))  # type: ignore[arg-type]
+
+
+def _close_unused(state: PoolState) -> None:
+    """The pool was collected: let its threads finish the queue and end.
+
+    Collection can happen in any thread, possibly one holding the state's
+    lock (which is not reentrant), so the closing runs in a thread of its own.
+    """
+    closer = threading.Thread(
+        target=state.close, args=(False,), name="WorkerPool-close", daemon=True
+    )
+    with contextlib.suppress(RuntimeError):  # at interpreter shutdown: no need
+        closer.start()
 
 
 class _Resized(Coroutine[Any, Any, None]):
