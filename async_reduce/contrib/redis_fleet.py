@@ -76,7 +76,8 @@ from ._redis_fleet_listener import FAILURES, Listener, Subscription
 
 __all__ = ["RedisCoordinator", "RedisFleetReducer"]
 
-_SINCE_MARGIN = 0.05
+# Outcome stamps are whole milliseconds: allow for that rounding.
+_SINCE_MARGIN = 0.001
 
 
 class _RedisSession(Session):
@@ -124,8 +125,8 @@ class _RedisSession(Session):
     ) -> Claim:
         if self._subscription.error is not None:
             raise CoordinatorError("the pub/sub connection was lost")
-        # Anything produced since this caller arrived (with a margin for the
-        # trip of this command) was produced while it was waiting.
+        # An outcome produced since this local execution began was produced
+        # while its callers were waiting: they take it.
         since = time.monotonic() - self._started + _SINCE_MARGIN
         coordinator = self._coordinator
         role, holder, remaining, outcome = await self._script(
