@@ -305,3 +305,61 @@ async def test_use_from_another_event_loop_raises() -> None:
         await asyncio.to_thread(other_loop)
     assert len(errors) == 1
     assert "another event loop" in str(errors[0])
+
+
+async def test_use_object_holds_one_service_at_a_time(lab: Lab) -> None:
+    """A use() object cannot be entered twice at once; after leaving it can
+    be entered again."""
+    db = lab.factory("db")
+    async with Services() as services:
+        use = services.use(db, services)
+        async with use:
+            with pytest.raises(RuntimeError, match="already entered"):
+                await use.__aenter__()
+        async with use as again:
+            assert again.up
+
+
+async def test_release_from_another_task(lab: Lab) -> None:
+    """A hold taken by acquire() in one task can be released by another."""
+    db = lab.factory("db")
+    async with Services() as services:
+        instance = await asyncio.create_task(services.acquire(db, services))
+        services.release(instance)
+        await lab.down("db")
+
+
+async def test_services_yielding_one_object_are_released_separately() -> None:
+    """Two services whose factories yield the very same object: each
+    release() drops one hold, the last acquired first; nothing is lost."""
+    shared = object()
+    stopped: list[str] = []
+
+    @asynccontextmanager
+    async def factory(tag: str) -> AsyncIterator[object]:
+        yield shared
+        stopped.append(tag)
+
+    async with Services() as services:
+        assert await services.acquire(factory, "a") is shared
+        assert await services.acquire(factory, "b") is shared
+        services.release(shared)
+        await settle()
+        assert stopped == ["b"]
+        services.release(shared)
+        await settle()
+        assert stopped == ["b", "a"]
+        with pytest.raises(ServiceNotHeld):
+            services.release(shared)
+
+
+async def test_aclose_is_idempotent(lab: Lab) -> None:
+    """aclose() stops everything once; calling it again does nothing."""
+    db = lab.factory("db")
+    services = Services()
+    async with services:
+        await services.acquire(db, services)
+        await services.aclose()
+        assert lab.order("down") == ["db"]
+        await services.aclose()
+    assert lab.order("down") == ["db"]
