@@ -167,6 +167,10 @@ class Session:
         return None
 
 
+async def plain_generator(url: str) -> AsyncIterator[float]:
+    yield 1.0
+
+
 async def services_usage() -> None:
     async with Services(linger=5) as services:
         async with services.use(database, "dsn", pool_size=2) as db:
@@ -177,6 +181,9 @@ async def services_usage() -> None:
             assert_type(session, Session)
         services.release(db)
         assert_type(services.statistics(), ServicesStatistics)
+        assert_type(await services.acquire(plain_generator, "u"), float)
+        async with services.use(plain_generator, url="u") as value:
+            assert_type(value, float)
         services.use(len, "not a context manager")  # type: ignore[arg-type]
 
 

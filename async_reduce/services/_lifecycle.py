@@ -16,8 +16,10 @@ creates meanwhile inherit that context, as ``asyncio`` copies it).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,12 @@ perf_counter = time.perf_counter
 
 
 def _enter_exit(cm: Any, factory: Callable[..., Any]) -> tuple[Any, Any]:
-    """The bound ``__aenter__``/``__aexit__`` of what the factory returned."""
+    """The bound ``__aenter__``/``__aexit__`` of what the factory returned
+    (an async generator, as aiohttp's ``cleanup_ctx`` takes, is entered as
+    ``asynccontextmanager`` would)."""
+    if inspect.isasyncgen(cm):
+        generator = cm
+        cm = asynccontextmanager(lambda: generator)()
     kind = type(cm)
     enter = getattr(kind, "__aenter__", None)
     leave = getattr(kind, "__aexit__", None)
@@ -45,7 +52,8 @@ def _enter_exit(cm: Any, factory: Callable[..., Any]) -> tuple[Any, Any]:
             cm.close()
         raise TypeError(
             f"service factory {factory!r} returned {kind.__name__}, not an async"
-            " context manager (write it with @contextlib.asynccontextmanager)"
+            " context manager or async generator (write it with"
+            " @contextlib.asynccontextmanager)"
         )
     return enter.__get__(cm), leave.__get__(cm)
 

@@ -10,10 +10,10 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .._reducer import AsyncReducer
 from ._entry import (
@@ -66,8 +66,10 @@ class Services(ScopeState):
 
     A *factory* is an async context manager function (written with
     :func:`contextlib.asynccontextmanager`: set up, ``yield`` the service,
-    tear down), or any callable returning an async context manager (a class
-    such as :class:`~async_reduce.pool.ConnectionPool` works).  A service is
+    tear down), a plain async generator function of that shape (as aiohttp's
+    ``cleanup_ctx`` takes), or any callable returning an async context
+    manager (a class such as :class:`~async_reduce.pool.ConnectionPool`
+    works).  A service is
     identified by its factory plus the factory's arguments bound to its
     signature and compared by equality (as reducer keys are), or by an
     explicit ``name=``.
@@ -222,6 +224,7 @@ class Services(ScopeState):
 
     # -- using services ----------------------------------------------------------
 
+    @overload
     def use(
         self,
         factory: Callable[..., AbstractAsyncContextManager[T]],
@@ -231,7 +234,30 @@ class Services(ScopeState):
         linger: float | None = None,
         cancel_on_failure: bool = False,
         **kwargs: Any,
-    ) -> ServiceUse[T]:
+    ) -> ServiceUse[T]: ...
+
+    @overload
+    def use(
+        self,
+        factory: Callable[..., AsyncIterator[T]],
+        /,
+        *args: Any,
+        name: Hashable | None = None,
+        linger: float | None = None,
+        cancel_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> ServiceUse[T]: ...
+
+    def use(
+        self,
+        factory: Callable[..., Any],
+        /,
+        *args: Any,
+        name: Hashable | None = None,
+        linger: float | None = None,
+        cancel_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> ServiceUse[Any]:
         """``async with services.use(factory, *args, **kwargs) as svc:``
 
         Holds the service for the block: starts it (once, however many ask
@@ -272,6 +298,7 @@ class Services(ScopeState):
             self, key, shown, factory, args, kwargs, linger, cancel_on_failure
         )
 
+    @overload
     async def acquire(
         self,
         factory: Callable[..., AbstractAsyncContextManager[T]],
@@ -281,7 +308,30 @@ class Services(ScopeState):
         linger: float | None = None,
         cancel_on_failure: bool = False,
         **kwargs: Any,
-    ) -> T:
+    ) -> T: ...
+
+    @overload
+    async def acquire(
+        self,
+        factory: Callable[..., AsyncIterator[T]],
+        /,
+        *args: Any,
+        name: Hashable | None = None,
+        linger: float | None = None,
+        cancel_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> T: ...
+
+    async def acquire(
+        self,
+        factory: Callable[..., Any],
+        /,
+        *args: Any,
+        name: Hashable | None = None,
+        linger: float | None = None,
+        cancel_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Hold a service until :meth:`release`: ``svc = await services.acquire(...)``.
 
         Arguments and errors as for :meth:`use`.  Cancelled while waiting for
@@ -309,8 +359,7 @@ class Services(ScopeState):
             task = asyncio.current_task()
             if task is not None:
                 entry.acquire_watchers.append(task)
-        instance: T = entry.instance
-        return instance
+        return entry.instance
 
     def release(self, service: object) -> None:
         """Drop one hold taken by :meth:`acquire` on the service ``service``.

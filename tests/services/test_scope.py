@@ -363,3 +363,23 @@ async def test_aclose_is_idempotent(lab: Lab) -> None:
         assert lab.order("down") == ["db"]
         await services.aclose()
     assert lab.order("down") == ["db"]
+
+
+async def test_async_generator_function_is_a_factory() -> None:
+    """A plain async generator function (setup, yield, teardown, as aiohttp's
+    cleanup_ctx takes) works as a factory, without @asynccontextmanager."""
+    log: list[str] = []
+
+    async def session(url: str) -> AsyncIterator[str]:
+        log.append("open")
+        yield f"session to {url}"
+        log.append("close")
+
+    async with Services() as services:
+        async with (
+            services.use(session, "http://a") as one,
+            services.use(session, url="http://a") as two,
+        ):
+            assert one is two == "session to http://a"
+        await settle()
+        assert log == ["open", "close"]
