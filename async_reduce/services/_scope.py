@@ -78,9 +78,10 @@ class Services(ScopeState):
 
     * **Started once.** Concurrent first users wait on one start, coalesced
       through the reducer; later users get the running instance without
-      yielding to the event loop.  A failing start raises its error, itself,
-      in every user waiting for it, leaves nothing registered, and the next
-      use tries again.
+      yielding to the event loop.  A failing start raises its error in every
+      user waiting for it (never wrapped: each user gets a copy of its own,
+      as the reducer hands out errors), leaves nothing registered, and the
+      next use tries again.
     * **Cancellation.** A user cancelled while waiting for a start leaves;
       the start goes on for the others and is cancelled when nobody waits any
       more (its factory sees ``CancelledError`` inside its setup).  Cancelling
@@ -263,7 +264,8 @@ class Services(ScopeState):
         Holds the service for the block: starts it (once, however many ask
         at the same time) unless it is running, and releases it when the
         block is left.  Every error raised while starting it (by its factory,
-        or by a start it depends on) reaches the block as itself.
+        or by a start it depends on) reaches the block as that error, never
+        wrapped (a copy per waiting user, as the reducer hands out errors).
 
         Args:
             factory: an async context manager function (or any callable
