@@ -225,6 +225,7 @@ class WorkerPool:
 
     @property
     def name(self) -> str:
+        """The pool's name (its threads are called ``<name>-worker-<n>``)."""
         return self._name
 
     @property

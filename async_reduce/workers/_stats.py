@@ -30,7 +30,8 @@ class WorkerPoolStatistics:
         completed: calls that ran to their end, with a result or an error.
         failed: of ``completed``, those that raised.
         cancelled: queued calls removed because every caller left.
-        dropped: calls whose callers all left while they ran (outcome discarded).
+        dropped: of ``completed``, those whose callers had all left while
+            they ran (their outcome was discarded).
         coalesced: calls that joined an identical call in flight instead of
             queueing their own.
         rejected: ``submit_nowait()`` calls refused because the queue was full.
