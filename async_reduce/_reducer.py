@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 import time
 import weakref
@@ -43,6 +44,10 @@ from ._validate import (
 from .hooks.base import BaseHooks, MultipleHooks
 
 __all__ = ["AsyncReducer", "ReducedCall", "async_reduce"]
+
+# Coroutine.cr_suspended is 3.11+; on 3.10 a coroutine that has not started
+# yet is the one whose frame has not executed an instruction (f_lasti -1).
+_HAS_CR_SUSPENDED = sys.version_info >= (3, 11)
 
 T = TypeVar("T")
 
@@ -594,7 +599,11 @@ class AsyncReducer:
                 self._reject(coro)
             native: Any = coro
             frame = native.cr_frame
-            if frame is None or native.cr_suspended or native.cr_running:
+            if (
+                frame is None
+                or native.cr_running
+                or (native.cr_suspended if _HAS_CR_SUSPENDED else frame.f_lasti != -1)
+            ):
                 raise _already_ran()
             try:
                 # Inlined auto_key() for the common case (hot path).
@@ -609,7 +618,16 @@ class AsyncReducer:
         else:
             if type(coro) is CoroutineType:
                 native = coro
-                if native.cr_frame is None or native.cr_suspended or native.cr_running:
+                frame = native.cr_frame
+                if (
+                    frame is None
+                    or native.cr_running
+                    or (
+                        native.cr_suspended
+                        if _HAS_CR_SUSPENDED
+                        else frame.f_lasti != -1
+                    )
+                ):
                     raise _already_ran()
             elif not asyncio.iscoroutine(coro):
                 self._reject(coro)
