@@ -7,12 +7,16 @@ Run::
 Measures, for this project's ``ConnectionPool``, asyncio-connection-pool 1.1.1
 (ACP) and a bare ``asyncio.Queue`` pool (the floor), in the same run:
 
-* ``uncontended``: acquire+release cycles per second by one task, with an
+* ``uncontended``: acquire+release cycles per CPU second by one task, with an
   idle connection always available (the fast path);
-* ``contended``: cycles per second of 100 tasks on 10 connections, each task
+* ``contended``: cycles per CPU second of 100 tasks on 10 connections, each task
   holding its connection across one suspension;
 * ``fairness``: max/min acquisitions across 10 tasks looping acquire /
-  suspend / release on a pool of one connection.
+  suspend / release on a pool of one connection;
+* ``cold_start``: milliseconds to serve 100 concurrent callers (each holding
+  its connection for a 1 ms query) from an empty pool of 10, against a
+  backend that takes 5 ms to connect: ours with the default
+  ``max_connecting`` (2) and with ``max_connecting=10``, and ACP.
 
 Every figure is the median of several repeats; repeats alternate between the
 peers so that machine noise falls on all of them.  Targets (ours >= 3x ACP
@@ -39,7 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._pool_report import markdown_section, text_report, write_readme
-from benchmarks._pool_workloads import contended, fairness, uncontended
+from benchmarks._pool_workloads import (
+    COLD_START_PEERS,
+    cold_start,
+    contended,
+    fairness,
+    uncontended,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +77,7 @@ def run(params: dict[str, int], progress: bool = True) -> dict[str, Any]:
         "uncontended": {p: [] for p in THROUGHPUT_PEERS},
         "contended": {p: [] for p in THROUGHPUT_PEERS},
         "fairness": {p: [] for p in FAIRNESS_PEERS},
+        "cold_start": {p: [] for p in COLD_START_PEERS},
     }
     started = time.monotonic()
     for repeat in range(params["repeats"]):
@@ -90,6 +101,10 @@ def run(params: dict[str, int], progress: bool = True) -> dict[str, Any]:
             results["fairness"][peer].append(
                 _measure(fairness, peer, params["fairness"])
             )
+    for repeat in range(params["repeats"]):
+        peers = list(COLD_START_PEERS)
+        for peer in peers if repeat % 2 == 0 else peers[::-1]:
+            results["cold_start"][peer].append(_measure(cold_start, peer))
     return summarize(results)
 
 
@@ -105,7 +120,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         medians = {peer: statistics.median(v) for peer, v in raw[scenario].items()}
         ratio = medians["ours"] / medians["acp"]
         summary[scenario] = {
-            "unit": "cycles/s",
+            "unit": "cycles per CPU second",
             "median": medians,
             "ours_vs_acp": ratio,
             "ours_vs_floor": medians["ours"] / medians["queue"],
@@ -123,6 +138,23 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         spreads[peer] = {
             "max": max(max(c) for c in runs),
             "min": min(min(c) for c in runs),
+        }
+    cold: dict[str, Any] = {}
+    for peer, runs in raw.get("cold_start", {}).items():
+        cold[peer] = {
+            "ms": statistics.median(r["seconds"] for r in runs) * 1000,
+            "ms_range": [
+                min(r["seconds"] for r in runs) * 1000,
+                max(r["seconds"] for r in runs) * 1000,
+            ],
+            "opened": statistics.median(r["opened"] for r in runs),
+            "most_in_flight": max(r["most_in_flight"] for r in runs),
+        }
+    if cold:
+        summary["cold_start"] = {
+            "unit": "ms to serve 100 callers from an empty pool of 10 "
+            "(5 ms connect, 1 ms query)",
+            "median": cold,
         }
     ours = ratios["ours"]
     summary["fairness"] = {

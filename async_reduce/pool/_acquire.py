@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .._events import ConnectionAcquired
-from ._entry import IDLE, LENT, Entry, acquisition_site
+from ._entry import IDLE, LENT, RECLAIMED, Entry, acquisition_site
 from ._maintenance import Maintenance
 from ._state import logger
 from ._waiters import RETRY
@@ -73,6 +73,7 @@ class Acquirer(Maintenance[C]):
             _check_current_task_of(loop)
             if getattr(loop, "_thread_id", None) == get_ident():
                 self._running = loop
+            self._refresh_plain()
             self._start_maintenance()
         elif self._loop is not loop:
             raise RuntimeError(
@@ -84,12 +85,7 @@ class Acquirer(Maintenance[C]):
     def _take_plain(self) -> Entry[C] | None:
         """The plainest fast path as a plain function (see ``Lease``)."""
         idle = self._idle
-        if (
-            idle
-            and self._plain
-            and not self._waiters.count
-            and self._running._thread_id == get_ident()
-        ):
+        if idle and self._fast._thread_id == get_ident() and not self._waiters.count:
             entry = idle[-1]
             try:
                 broken = self._is_closed(entry.conn)
@@ -98,9 +94,11 @@ class Acquirer(Maintenance[C]):
             if not broken:
                 idle.pop()
                 entry.state = LENT
-                entry.holder = task = current_task_of(self._loop)
+                task = current_task_of(self._loop)
+                if entry.holder is not task:  # else already its last holder
+                    entry.holder = task
+                    entry.past.append(task)
                 entry.lease = None
-                entry.past.append(task)
                 self._acquired += 1
                 return entry
         return None
@@ -381,7 +379,7 @@ class Lease(Generic[C]):
         if self._entry is not None:
             raise RuntimeError("this get_connection() context is already in use")
         pool = self._pool
-        if pool._plain and pool._running._thread_id == get_ident():
+        if pool._fast._thread_id == get_ident():
             waiters = pool._waiters
             if waiters.count:
                 # Others wait already: straight to the back of the line.  The
@@ -425,9 +423,11 @@ class Lease(Generic[C]):
                 if not broken:
                     idle.pop()
                     entry.state = LENT
-                    entry.holder = task = current_task_of(pool._loop)
+                    task = current_task_of(pool._loop)
+                    if entry.holder is not task:  # else already its last holder
+                        entry.holder = task
+                        entry.past.append(task)
                     entry.lease = self
-                    entry.past.append(task)
                     pool._acquired += 1
                     self._entry = entry
                     return entry.conn
@@ -446,8 +446,8 @@ class Lease(Generic[C]):
         if entry is None:
             return
         self._entry = None
-        if entry.lease is not self or entry.state != LENT:
-            if entry.lease is self or exc is not None:
+        if entry.lease is not self:
+            if entry.lease is RECLAIMED or exc is not None:
                 return  # reclaimed after borrow_timeout: the slot is already free
             raise ValueError(
                 f"{entry.conn!r} was released with release() inside its "

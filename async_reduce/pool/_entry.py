@@ -13,6 +13,7 @@ __all__ = [
     "IDLE",
     "LENT",
     "PAST_HOLDERS",
+    "RECLAIMED",
     "RETIRED",
     "UNKNOWN_SITE",
     "Entry",
@@ -24,6 +25,10 @@ C = TypeVar("C")
 IDLE = 0
 LENT = 1
 RETIRED = 2
+
+# ``Entry.lease`` of a connection reclaimed after ``borrow_timeout``: the
+# ``get_connection()`` block that held it then leaves without error.
+RECLAIMED = object()
 
 # How many past holders of a connection are remembered: a task that released
 # a connection can be told apart from its new holders for this many lendings.

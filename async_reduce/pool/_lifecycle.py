@@ -461,7 +461,7 @@ class Lifecycle(PoolState[C]):
     def _shut_down(self) -> None:
         """Close synchronously: fail waiters, stop tasks, retire idle ones."""
         self._closed = True
-        self._plain = False
+        self._refresh_plain()
         for waiter in self._waiters.pop_all():
             waiter.set_exception(self._closed_error())
         for future in self._sleepers:

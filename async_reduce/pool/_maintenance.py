@@ -16,7 +16,7 @@ import time
 from typing import TypeVar
 
 from .._events import ConnectionReclaimed
-from ._entry import LENT, Entry
+from ._entry import LENT, RECLAIMED, Entry
 from ._lifecycle import Lifecycle
 from ._state import SWEEP_INTERVAL, logger, resolve
 
@@ -144,4 +144,6 @@ class Maintenance(Lifecycle[C]):
         )
         if self._hooks is not None:
             self._emit(ConnectionReclaimed(self, held, entry.site))
+        if entry.lease is not None:
+            entry.lease = RECLAIMED
         self._retire(entry, "reclaimed")

@@ -420,7 +420,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         loop = self._loop
         if loop is not None and loop.is_closed():
             self._closed = True
-            self._plain = False
+            self._refresh_plain()
             return
         if loop is not None and loop is not asyncio.get_running_loop():
             raise RuntimeError(f"{self!r} is bound to a different event loop")

@@ -120,6 +120,9 @@ class PoolState(Generic[C]):
         # calling thread (see ``Acquirer._bind``).  Until bound, it never
         # holds, which sends every call down the path that binds.
         self._running: Any = NOT_RUNNING
+        # The same for the plainest fast paths: the bound loop while
+        # ``_plain`` holds, else NOT_RUNNING (one test for both conditions).
+        self._fast: Any = NOT_RUNNING
         self._closed = False
         self._idle: deque[Entry[C]] = deque()
         # The record of each connection, by id(); connections that are plain
@@ -224,12 +227,13 @@ class PoolState(Generic[C]):
         return self._size - self._creating - len(self._idle)
 
     def _refresh_plain(self) -> None:
-        self._plain = (
+        self._plain = plain = (
             not self._clocked
             and self._hooks is None
             and not self._closed
             and self._size <= self._max_size
         )
+        self._fast = self._running if plain else NOT_RUNNING
 
     def _poke(self, at: float) -> None:
         """Wake the maintenance task if it sleeps past ``at``."""

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pool_helpers import (
     CheckingStrategy,
     MemoryConnection,
@@ -348,3 +350,96 @@ async def test_connection_from_a_finished_task_can_be_released(make_pool: Any) -
     await pool.release(conn)
     await eventually(lambda: pool.statistics().idle == 1)
     await pool.close()
+
+
+# -- any interleaving ---------------------------------------------------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["acquire", "context", "release", "stale", "step"]),
+        st.integers(0, 2),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=OPS)
+def test_no_interleaving_lends_a_connection_twice(ops: list[tuple[str, int]]) -> None:
+    """Under any interleaving of borrowing, returning and stale releases by
+    three tasks on a pool of two, no connection is ever held by two callers;
+    every stale release raises ValueError and changes nothing."""
+    asyncio.run(_interleave(ops))
+
+
+async def _interleave(ops: list[tuple[str, int]]) -> None:
+    strategy = MemoryStrategy()
+    pool: ConnectionPool[MemoryConnection] = ConnectionPool(strategy, 2)
+    holding: dict[int, MemoryConnection] = {}  # worker -> what it holds
+    lendings: dict[int, list[int]] = {}  # connection number -> its borrowers
+    queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(3)]
+
+    def lent(worker: int, conn: MemoryConnection) -> None:
+        assert conn not in holding.values(), f"{conn!r} lent twice"
+        holding[worker] = conn
+        lendings.setdefault(conn.number, []).append(worker)
+
+    async def stale_release(worker: int) -> None:
+        # A connection this worker held among its last 8 lendings, and does
+        # not hold now: idle, on its way, or another worker's.
+        for conn in strategy.created:
+            if (
+                conn is not holding.get(worker)
+                and worker in lendings.get(conn.number, [])[-8:]
+            ):
+                before = pool.statistics()
+                with pytest.raises(ValueError, match=r"released|not lent out"):
+                    await pool.release(conn)
+                assert pool.statistics() == before
+                return
+
+    async def inside_block(worker: int) -> str:
+        while True:
+            op = await queues[worker].get()
+            if op == "stale":
+                await stale_release(worker)
+            elif op in ("release", "done"):
+                del holding[worker]
+                return op
+
+    async def run(worker: int) -> None:
+        while True:
+            op = await queues[worker].get()
+            conn = holding.get(worker)
+            if op == "stale":
+                await stale_release(worker)
+            elif op == "acquire" and conn is None:
+                lent(worker, await pool.acquire())
+            elif op == "context" and conn is None:
+                async with pool.get_connection() as conn:
+                    lent(worker, conn)
+                    op = await inside_block(worker)
+            elif op in ("release", "done") and conn is not None:
+                del holding[worker]
+                await pool.release(conn)
+            if op == "done":
+                return
+
+    workers = [asyncio.create_task(run(w)) for w in range(3)]
+    try:
+        for op, worker in ops:
+            if op == "step":
+                await settle(2)
+            else:
+                queues[worker].put_nowait(op)
+                await asyncio.sleep(0)
+            check_invariants(pool)
+        for queue in queues:
+            queue.put_nowait("done")
+        await asyncio.wait_for(asyncio.gather(*workers), 10)
+        assert pool.statistics().in_use == 0
+        check_invariants(pool)
+    finally:
+        for task in workers:
+            task.cancel()
+        await pool.close()
