@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.dev-installed
 BENCH_STAMP := $(VENV)/.bench-installed
+MUTATION_STAMP := $(VENV)/.mutation-installed
 
 .PHONY: demo test test-pythons mutation lint typecheck unit bench bench-quick clean
 
@@ -49,6 +50,16 @@ OTHER_PYTHONS ?= 3.10 3.13
 test-pythons:
 	tools/other_pythons.sh $(OTHER_PYTHONS)
 
+$(MUTATION_STAMP): $(DEV_STAMP) requirements-mutation.txt
+	$(BIN)/python -m pip install -q -r requirements-mutation.txt
+	touch $@
+
+# Mutation testing with mutmut, group by group (slow: not part of `test`).
+# MUTATION="core --jobs 1" picks groups and options; see DEVELOPMENT.md.
+MUTATION ?=
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python tools/mutation.py $(MUTATION)
+
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -56,4 +67,4 @@ bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .mutation build dist
