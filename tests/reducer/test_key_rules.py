@@ -82,8 +82,11 @@ def test_unhashable_argument_names_the_function_on_every_path(typed: bool) -> No
         return None
 
     for call in (lookup([1]), lookup(1, opt=[2])):
-        with pytest.raises(TypeError, match=r"async_reduce\(lookup\(\.\.\.\), ident="):
-            reducer(call)
+        try:
+            with pytest.raises(TypeError, match=r"async_reduce\(lookup\(\.\.\.\), id"):
+                reducer(call)
+        finally:
+            call.close()  # a refused call leaves the coroutine to its caller
 
 
 async def test_hooks_see_distinct_idents_for_distinct_arguments() -> None:
