@@ -109,11 +109,13 @@ def prepare(
     shutil.copytree(ROOT / "async_reduce", where / "async_reduce", ignore=ignore)
     for extra in ("tests", "examples"):
         shutil.copytree(ROOT / extra, where / extra, ignore=ignore)
+    for document in ("README.md", "DEVELOPMENT.md", "CHANGELOG.md"):
+        shutil.copy(ROOT / document, where / document)
     config = (ROOT / "pyproject.toml").read_text()
     config += (
         "\n[tool.mutmut]\n"
         'source_paths = ["async_reduce/"]\n'
-        'also_copy = ["examples/"]\n'
+        'also_copy = ["examples/", "README.md", "DEVELOPMENT.md", "CHANGELOG.md"]\n'
         f"only_mutate = {toml_list(modules)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         "pytest_add_cli_args = "

@@ -266,6 +266,7 @@ def test_decorator_errors_name_the_argument_and_its_type(
     kwargs: dict[str, Any], message: str
 ) -> None:
     """Wrong decorator arguments raise TypeError naming the argument and value."""
-    reducer = kwargs.pop("reducer", AsyncReducer())
+    options = dict(kwargs)  # the parameter's dict is shared by reruns
+    reducer = options.pop("reducer", AsyncReducer())
     with pytest.raises(TypeError, match=message):
-        async_reduceable(reducer, **kwargs)
+        async_reduceable(reducer, **options)
