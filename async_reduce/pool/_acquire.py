@@ -111,7 +111,7 @@ class Acquirer(Maintenance[C]):
         idle = self._idle
         if idle and not self._waiters.count:
             entry = idle[-1]
-            now = monotonic() if self._clocked else 0.0
+            now = monotonic() if self._uses_clock else 0.0
             if (
                 now - entry.last_used <= self._check_after
                 and now < entry.expires_at
@@ -135,7 +135,7 @@ class Acquirer(Maintenance[C]):
         assert loop is not None
         started = (
             monotonic()
-            if timeout is not None or self._clocked or self._hooks is not None
+            if timeout is not None or self._uses_clock or self._hooks is not None
             else 0.0
         )
         deadline = None if timeout is None else started + timeout
@@ -164,7 +164,7 @@ class Acquirer(Maintenance[C]):
                 waiters.line.append(waiter)
             waiters.count += 1
             if self._size < self._limit:
-                self._kick()
+                self._open_for_waiters()
             timer = (
                 None
                 if deadline is None
@@ -181,7 +181,7 @@ class Acquirer(Maintenance[C]):
                 if timer is not None:
                     timer.cancel()
             if result is RETRY:
-                self._joining -= 1
+                self._waiting_outside_line -= 1
                 front = True
             elif result.state == LENT:  # not reclaimed before we resumed
                 if self._borrow_timeout is None and self._hooks is None:
@@ -202,7 +202,7 @@ class Acquirer(Maintenance[C]):
         self._acquired += 1
         if self._borrow_timeout is not None:
             entry.site = site or acquisition_site()
-            self._poke(entry.borrowed_at + self._borrow_timeout)
+            self._wake_maintenance(entry.borrowed_at + self._borrow_timeout)
         if self._hooks is not None:
             self._emit(
                 ConnectionAcquired(self, monotonic() - started if started else 0.0)
@@ -221,8 +221,8 @@ class Acquirer(Maintenance[C]):
             # Served in the same instant the caller was cancelled: pass it on.
             result = future.result()
             if result is RETRY:
-                self._joining -= 1
-                self._kick()
+                self._waiting_outside_line -= 1
+                self._open_for_waiters()
             elif result.state == LENT:
                 self._checkin(result)
 
@@ -306,7 +306,7 @@ class Acquirer(Maintenance[C]):
     async def _join_attempt(self, deadline: float | None, started: float) -> None:
         """Share the pool's throttled connection attempt (during an outage)."""
         assert self._loop is not None
-        self._joining += 1
+        self._waiting_outside_line += 1
         try:
             call = self._reducer(self._attempt(), ident=self._attempt_ident)
             if deadline is None:
@@ -323,10 +323,10 @@ class Acquirer(Maintenance[C]):
                 raise self._timeout_error(started)
             task.result()
         finally:
-            self._joining -= 1
+            self._waiting_outside_line -= 1
             # Our share of the attempt is over: if others queued meanwhile
             # still need one, wake them to join the next.
-            self._kick()
+            self._open_for_waiters()
 
     async def _release_entry(self, entry: Entry[C], holder: object) -> None:
         """End ``holder``'s lending of ``entry``, if it still holds it."""
@@ -361,9 +361,10 @@ class Lease(Generic[C]):
     """The context manager returned by ``ConnectionPool.get_connection()``.
 
     Both methods carry an inlined copy of the plainest paths (no timed
-    features, no hooks, pool open and not bursting: the pool's ``_plain``):
-    taking an idle connection, waiting in line without a timeout, giving a
-    connection back or straight to the first waiter.  Everything else goes
+    features, no hooks, pool open and not bursting: the pool's
+    ``_fast_paths_apply``): taking an idle connection, waiting in line
+    without a timeout, giving a connection back or straight to the first
+    waiter.  Everything else goes
     through the pool's general methods.  The lending is the context's own
     (``entry.lease is self``): leaving the block ends it and nothing else.
     """
@@ -393,7 +394,7 @@ class Lease(Generic[C]):
                     waiters.line.append(waiter)
                     waiters.count += 1
                     if pool._size < pool._limit:
-                        pool._kick()
+                        pool._open_for_waiters()
                     try:
                         result = await waiter
                     except BaseException:
@@ -408,7 +409,7 @@ class Lease(Generic[C]):
                         return result.conn  # type: ignore[no-any-return]
                     front = result is RETRY
                     if front:
-                        pool._joining -= 1
+                        pool._waiting_outside_line -= 1
                 entry = await pool._acquire_slow(timeout, None, front)
                 entry.lease = self
                 self._entry = entry
@@ -454,7 +455,7 @@ class Lease(Generic[C]):
                 "get_connection() block; the block releases it by itself"
             )
         pool = self._pool
-        if pool._plain:
+        if pool._fast_paths_apply:
             waiters = pool._waiters
             if not waiters.count:
                 entry.state = IDLE

@@ -65,7 +65,7 @@ class _Reservation:
             pool._give_up_reservation(self)
             if self.outcome is not None and not self.outcome.done():
                 self.outcome.set_exception(pool._closed_error())
-            pool._kick()
+            pool._open_for_waiters()
 
     def expire(self, task: asyncio.Task[Any]) -> None:
         """``connect_timeout`` passed: cancel the attempt."""
@@ -111,14 +111,14 @@ class Lifecycle(PoolState[C]):
         entry.last_used = now
         self._idle.append(entry)
         if self._idle_timeout is not None:
-            self._poke(min(entry.expires_at, now + self._idle_timeout))
+            self._wake_maintenance(min(entry.expires_at, now + self._idle_timeout))
         elif entry.expires_at < _INF:
-            self._poke(entry.expires_at)
+            self._wake_maintenance(entry.expires_at)
         return None
 
     def _checkin(self, entry: Entry[C]) -> asyncio.Task[None] | None:
         """Take back a lent connection: hand it on, keep it, or retire it."""
-        now = monotonic() if self._clocked else 0.0
+        now = monotonic() if self._uses_clock else 0.0
         if self._closed:
             return self._retire(entry, "pool_closed")
         if now >= entry.expires_at:
@@ -149,9 +149,9 @@ class Lifecycle(PoolState[C]):
         if self._hooks is not None:
             self._emit(ConnectionClosed(self, reason))
         task = self._spawn(self._close_connection(entry.conn, reason, after))
-        self._kick()
+        self._open_for_waiters()
         if self._min_size:
-            self._poke(0.0)
+            self._wake_maintenance(0.0)
         return task
 
     async def _close_connection(
@@ -169,7 +169,7 @@ class Lifecycle(PoolState[C]):
                 exc_info=True,
             )
 
-    def _kick(self) -> None:
+    def _open_for_waiters(self) -> None:
         """Open connections for waiters nobody is opening one for yet.
 
         During an outage no attempt starts here: waiters are woken instead to
@@ -182,14 +182,14 @@ class Lifecycle(PoolState[C]):
         waiters = self._waiters
         if self._backoff.active:
             wanted = min(
-                waiters.count - self._creating - self._joining,
+                waiters.count - self._creating - self._waiting_outside_line,
                 self._limit - self._size,
             )
             if wanted > 0:
                 self._wake_to_retry(wanted)
             return
         while (
-            waiters.count > self._creating + self._joining
+            waiters.count > self._creating + self._waiting_outside_line
             and self._size < self._limit
             and not self._closed
             and not self._backoff.active
@@ -203,7 +203,7 @@ class Lifecycle(PoolState[C]):
             waiter = waiters.pop()
             if waiter is None:
                 break
-            self._joining += 1
+            self._waiting_outside_line += 1
             waiter.set_result(RETRY)
 
     # -- opening connections -------------------------------------------------
@@ -266,7 +266,7 @@ class Lifecycle(PoolState[C]):
         # During an outage, waiters join the single throttled attempt.
         return (
             not self._backoff.active
-            and self._waiters.count + self._joining >= self._connecting
+            and self._waiters.count + self._waiting_outside_line >= self._connecting
         )
 
     async def _create(self, reservation: _Reservation) -> None:
@@ -291,7 +291,7 @@ class Lifecycle(PoolState[C]):
         try:
             if not self._still_needed(reservation):
                 self._give_up_reservation(reservation)
-                self._kick()
+                self._open_for_waiters()
                 return
             await self._connect(reservation)
         finally:
@@ -339,7 +339,7 @@ class Lifecycle(PoolState[C]):
         self._create_failed(error, started, deliver=deliver and outcome is None)
         if outcome is not None and not outcome.done():
             outcome.set_exception(error)
-        self._kick()
+        self._open_for_waiters()
 
     def _refusal(self, conn: C) -> tuple[Exception | None, bool]:
         """Why a connection fresh from ``create_connection`` cannot be used.
@@ -391,8 +391,9 @@ class Lifecycle(PoolState[C]):
             self._retire(entry, "pool_closed")
             return
         self._place(entry, now)
-        self._kick()
-        self._poke(now + SWEEP_INTERVAL)  # one more connection to look after
+        self._open_for_waiters()
+        # One more connection to look after:
+        self._wake_maintenance(now + SWEEP_INTERVAL)
 
     def _create_failed(self, exc: Exception, started: float, *, deliver: bool) -> None:
         """Count a failed attempt, start or continue the outage, report it."""
@@ -414,7 +415,7 @@ class Lifecycle(PoolState[C]):
             exc,
         )
         if self._min_size:
-            self._poke(0.0)
+            self._wake_maintenance(0.0)
 
     async def _attempt(self) -> None:
         """The pool's one throttled connection attempt during an outage.

@@ -4,7 +4,7 @@ One task per pool, started on first use when any of these features is on,
 held by the pool and cancelled by ``close()``.  It sleeps until the earliest
 deadline it knows of, and at most about a second while the pool holds
 connections (to drop those ``connection_is_closed`` reports, so ``min_size`` stays
-usable); the pool wakes it early (``_poke``) when something happens that may
+usable); the pool wakes it early (``_wake_maintenance``) when something happens that may
 need attention sooner.
 """
 
@@ -57,7 +57,7 @@ class Maintenance(Lifecycle[C]):
                 loop.call_exception_handler(
                     {"message": f"maintenance of {self!r} failed", "exception": exc}
                 )
-                next_at = now + 1.0
+                next_at = now + SWEEP_INTERVAL
             wake: asyncio.Future[None] = loop.create_future()
             self._maintenance_wake = wake
             self._maintenance_next = next_at
@@ -123,7 +123,7 @@ class Maintenance(Lifecycle[C]):
             pass
         finally:
             self._replenisher = None
-            self._poke(0.0)
+            self._wake_maintenance(0.0)
 
     def _reclaim(self, entry: Entry[C], now: float) -> None:
         """Take back a connection held past ``borrow_timeout`` and close it."""

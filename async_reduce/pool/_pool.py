@@ -235,7 +235,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             timeout = _timeout(timeout)
         entry = self._take_plain()
         if entry is None:
-            if self._plain and self._waiters.count:  # to the back of the line
+            if self._fast_paths_apply and self._waiters.count:  # back of the line
                 entry = await self._acquire_slow(
                     self._acquire_timeout if timeout is None else timeout, None
                 )
@@ -286,7 +286,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         if entry.holder is not task:
             self._refuse_release(entry, task)
         entry.holder = entry.lease = None
-        if self._plain:
+        if self._fast_paths_apply:
             waiters = self._waiters
             if not waiters.count:
                 entry.state = IDLE
@@ -474,9 +474,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         retiring = []
         while self._idle and self._size > self._max_size:
             retiring.append(self._retire(self._idle.popleft(), "resize"))
-        self._kick()
+        self._open_for_waiters()
         self._start_maintenance()
-        self._poke(0.0)
+        self._wake_maintenance(0.0)
         return retiring
 
     # -- asyncio-connection-pool's public attributes ---------------------------
@@ -542,7 +542,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             idle=len(self._idle),
             in_use=self._in_use,
             creating=self._creating,
-            waiting=self._waiters.count + self._joining,
+            waiting=self._waiters.count + self._waiting_outside_line,
             max_size=self._max_size,
             burst_limit=self._burst_limit,
             min_size=self._min_size,
@@ -584,7 +584,7 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         return (
             f"<ConnectionPool {name}{state} size={self._size}/{limit} "
             f"idle={len(self._idle)} in_use={self._in_use} "
-            f"waiting={self._waiters.count + self._joining}>"
+            f"waiting={self._waiters.count + self._waiting_outside_line}>"
         )
 
     async def __aenter__(self) -> ConnectionPool[C]:

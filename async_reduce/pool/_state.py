@@ -105,7 +105,7 @@ class PoolState(Generic[C]):
         self._check_after = _INF if strategy.check is None else settings.check_after
         # Whether any feature needs timestamps; if not, the hot paths skip
         # reading the clock altogether.
-        self._clocked = (
+        self._uses_clock = (
             self._check_after != _INF
             or max_lifetime is not None
             or idle_timeout is not None
@@ -121,7 +121,7 @@ class PoolState(Generic[C]):
         # holds, which sends every call down the path that binds.
         self._running: Any = NOT_RUNNING
         # The same for the plainest fast paths: the bound loop while
-        # ``_plain`` holds, else NOT_RUNNING (one test for both conditions).
+        # ``_fast_paths_apply`` holds, else NOT_RUNNING (one test for both).
         self._fast: Any = NOT_RUNNING
         self._closed = False
         self._idle: deque[Entry[C]] = deque()
@@ -141,10 +141,10 @@ class PoolState(Generic[C]):
         # True while the plainest fast paths apply: no timed features, no
         # hooks, pool open, not above max_size.  Recomputed when any of these
         # change.
-        self._plain = not self._clocked and self._hooks is None
+        self._fast_paths_apply = not self._uses_clock and self._hooks is None
         # Callers woken to start over (RETRY) that have not queued again, plus
         # callers inside the outage attempt: waiting, though not in line.
-        self._joining = 0
+        self._waiting_outside_line = 0
         self._waiters = WaitQueue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._creations: set[asyncio.Task[Any]] = set()
@@ -213,7 +213,7 @@ class PoolState(Generic[C]):
             waited,
             self._size,
             self._in_use,
-            self._waiters.count + self._joining,
+            self._waiters.count + self._waiting_outside_line,
             self._creating,
         )
         if self._backoff.active:
@@ -227,15 +227,15 @@ class PoolState(Generic[C]):
         return self._size - self._creating - len(self._idle)
 
     def _refresh_plain(self) -> None:
-        self._plain = plain = (
-            not self._clocked
+        self._fast_paths_apply = plain = (
+            not self._uses_clock
             and self._hooks is None
             and not self._closed
             and self._size <= self._max_size
         )
         self._fast = self._running if plain else NOT_RUNNING
 
-    def _poke(self, at: float) -> None:
+    def _wake_maintenance(self, at: float) -> None:
         """Wake the maintenance task if it sleeps past ``at``."""
         wake = self._maintenance_wake
         if wake is not None and at < self._maintenance_next and not wake.done():
