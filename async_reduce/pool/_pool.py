@@ -285,18 +285,20 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             )
         if entry.holder is not task:
             self._refuse_release(entry, task)
-        entry.holder = entry.lease = None
+        entry.lease = None
         if self._fast_paths_apply:
             waiters = self._waiters
             if not waiters.count:
-                entry.state = IDLE
+                entry.state = IDLE  # its last holder is kept: see _take_plain
                 self._idle.append(entry)
                 return
             if not self._is_broken(entry.conn):
                 waiter = waiters.pop()
                 if waiter is not None:
+                    entry.holder = None
                     waiter.set_result(entry)  # straight to the first in line
                     return
+        entry.holder = None
         closing = self._checkin(entry)
         if closing is not None:
             await asyncio.shield(closing)
