@@ -69,10 +69,9 @@ class Services(ScopeState):
     tear down), a plain async generator function of that shape (as aiohttp's
     ``cleanup_ctx`` takes), or any callable returning an async context
     manager (a class such as :class:`~async_reduce.pool.ConnectionPool`
-    works).  A service is
-    identified by its factory plus the factory's arguments bound to its
-    signature and compared by equality (as reducer keys are), or by an
-    explicit ``name=``.
+    works).  A service is identified by its factory plus the factory's
+    arguments bound to its signature and compared by equality (as reducer
+    keys are), or by an explicit ``name=``.
 
     Semantics:
 
@@ -268,8 +267,9 @@ class Services(ScopeState):
         wrapped (a copy per waiting user, as the reducer hands out errors).
 
         Args:
-            factory: an async context manager function (or any callable
-                returning an async context manager).
+            factory: an async context manager function, an async
+                generator function of that shape, or any callable returning
+                an async context manager.
             *args, **kwargs: the factory's arguments; with ``factory``, they
                 identify the service (see the class documentation).
             name: identify the service by this hashable instead (needed when
