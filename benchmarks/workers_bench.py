@@ -14,7 +14,9 @@ executor (it also copies the context, as the pool does); ``ours`` is
 otherwise) and ``ours_nc`` the same with ``coalesce=False``.
 
 * ``sequential``: microseconds per call of a trivial function, one caller
-  awaiting one call at a time (a thread hand-off and back per call).
+  awaiting one call at a time (a thread hand-off and back per call); the
+  peers take turns every 250 calls and the ratio to the floor is the median
+  of the per-turn ratios, so load changes on a shared machine fall on all.
 * ``queued``: microseconds per call when 10,000 calls are queued at once
   (``gather``), so throughput with a deep queue.
 * ``priority``: 2,000 low-priority calls of 1 ms are queued on the 4
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import gc
 import itertools
@@ -54,8 +57,9 @@ from typing import Any
 from async_reduce.workers import WorkerPool
 
 THREADS = 4
-FULL = {"repeats": 5, "sequential": 5_000, "queued": 10_000, "zipf": 6_000}
-QUICK = {"repeats": 2, "sequential": 1_500, "queued": 10_000, "zipf": 2_000}
+FULL = {"repeats": 5, "sequential": 6_000, "queued": 10_000, "zipf": 6_000}
+QUICK = {"repeats": 2, "sequential": 2_000, "queued": 10_000, "zipf": 2_000}
+BLOCK = 250  # calls per peer turn in the one-at-a-time measurement
 BACKLOG = 2_000
 PROBE_EVERY = 0.005
 PROBES = 60
@@ -191,15 +195,45 @@ async def zipf(call: Call, n: int) -> dict[str, float]:
     return {"executions": next(executions), "seconds": seconds}
 
 
+async def sequential_blocks(
+    calls: dict[str, Call], n: int, order: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """µs per call one at a time, peers taking turns every ``BLOCK`` calls;
+    the ratio to the floor is the median of the per-block ratios, so a change
+    of machine load falls on every peer alike."""
+    times: dict[str, list[float]] = {name: [] for name in order}
+    for block in range(max(1, n // BLOCK)):
+        for name in order if block % 2 == 0 else tuple(reversed(order)):
+            call = calls[name]
+            start = time.perf_counter()
+            for i in range(BLOCK):
+                await call(trivial, i)
+            times[name].append((time.perf_counter() - start) / BLOCK * 1e6)
+    floor = times["executor"]
+    return {
+        name: {
+            "us": statistics.median(values),
+            "ratio": statistics.median(
+                v / f for v, f in zip(values, floor, strict=True)
+            ),
+        }
+        for name, values in times.items()
+    }
+
+
 async def one_repeat(sizes: dict[str, int], order: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {name: {} for name in order}
+    gc.collect()
+    async with contextlib.AsyncExitStack() as stack:
+        calls = {name: await stack.enter_async_context(Peer(name)) for name in order}
+        blocks = await sequential_blocks(calls, sizes["sequential"], order)
+    for name in order:
+        out[name]["sequential_us"] = blocks[name]["us"]
+        out[name]["sequential_ratio"] = blocks[name]["ratio"]
     for name in order:
         gc.collect()
         async with Peer(name) as call:
-            out[name] = {
-                "sequential_us": await sequential(call, sizes["sequential"]),
-                "queued_us": await queued(call, sizes["queued"]),
-            }
+            out[name]["queued_us"] = await queued(call, sizes["queued"])
         if name in ("executor", "ours"):
             async with Peer(name) as call:
                 out[name]["priority"] = await priority(call)
@@ -223,6 +257,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for name in PEERS:
         table[name] = {
             "sequential_us": median_of(runs, name, "sequential_us"),
+            "sequential_ratio": median_of(runs, name, "sequential_ratio"),
             "queued_us": median_of(runs, name, "queued_us"),
         }
     for name in ("executor", "ours"):
@@ -233,7 +268,6 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     floor = table["executor"]
     for name in PEERS:
         row = table[name]
-        row["sequential_ratio"] = row["sequential_us"] / floor["sequential_us"]
         row["queued_ratio"] = row["queued_us"] / floor["queued_us"]
     table["ours"]["zipf_time_ratio"] = (
         table["ours"]["zipf_seconds"] / floor["zipf_seconds"]

@@ -247,7 +247,7 @@ class WorkerPool:
 
     # -- calling ---------------------------------------------------------------
 
-    async def run(
+    def run(
         self,
         fn: Callable[..., R],
         /,
@@ -255,8 +255,10 @@ class WorkerPool:
         priority: int = 0,
         ident: Hashable | None = None,
         **kwargs: Any,
-    ) -> R:
+    ) -> Coroutine[Any, Any, R]:
         """Run ``fn(*args, **kwargs)`` on a worker thread; its result.
+
+        Returns a coroutine (that of :meth:`apply`, with no layer between).
 
         Waits for room when the queue is full.  Cancelling the caller
         leaves the call (see the class documentation); the pool's reducer's
@@ -275,7 +277,7 @@ class WorkerPool:
                 ``priority`` is not an int, ``ident`` is unhashable.
             BaseException: whatever ``fn`` raised.
         """
-        return await self.apply(fn, args, kwargs, priority=priority, ident=ident)
+        return self.apply(fn, args, kwargs, priority=priority, ident=ident)
 
     async def apply(
         self,
@@ -299,7 +301,8 @@ class WorkerPool:
         """
         args = tuple(args)
         kwargs = {} if kwargs is None else kwargs
-        priority = _check_priority(priority)
+        if type(priority) is not int:
+            priority = _check_priority(priority)
         if reducer is None:
             reducer = self._reducer
         timeout = reducer.timeout if timeout is UNSET else check_timeout(timeout)
@@ -631,7 +634,7 @@ class WorkerPool:
             raise
         return Ticket()  # granted: the state counts it as reserved already
 
-    async def _dispatch(
+    def _dispatch(
         self,
         fn: Callable[..., R],
         args: tuple[Any, ...],
@@ -641,27 +644,31 @@ class WorkerPool:
         ticket: Ticket | None,
         timeout: float | None,
         reducer: AsyncReducer,
-    ) -> R:
+    ) -> Coroutine[Any, Any, R]:
+        """The coroutine running an admitted call: through the reducer when
+        it coalesces, else straight to the queue."""
         if key is None:
             coro = self._execute(fn, args, kwargs, priority, ticket)
-            if timeout is None:
-                return await coro
-            try:
-                return await asyncio.wait_for(coro, timeout)
-            except asyncio.TimeoutError as exc:
-                if isinstance(exc, TimeoutError):
-                    raise
-                # Python 3.10: the builtin TimeoutError, as the reducer raises.
-                raise TimeoutError("the caller's timeout elapsed") from None
+            return coro if timeout is None else self._within(coro, timeout)
         if self._jobs:
             job = self._jobs.get((_get_running_loop(), key))
             if job is not None and priority > job.priority:
                 self._state.raise_priority(job, priority)
-        return await reducer(
+        return reducer(
             Start(self, fn, args, kwargs, priority, ticket, key),
             ident=key,
             timeout=timeout,
         )
+
+    @staticmethod
+    async def _within(coro: Coroutine[Any, Any, R], timeout: float) -> R:
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except asyncio.TimeoutError as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            # Python 3.10: the builtin TimeoutError, as the reducer raises.
+            raise TimeoutError("the caller's timeout elapsed") from None
 
     async def _execute(
         self,
