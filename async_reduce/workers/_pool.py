@@ -27,7 +27,7 @@ from ._events import (
     WorkerStarted,
     WorkerStopped,
 )
-from ._start import CallKey, Start
+from ._start import IDENT, CallKey, Start
 from ._state import (
     Job,
     PoolState,
@@ -594,23 +594,33 @@ class WorkerPool:
                 )
             self._checked_fn = fn
         if ident is not None:
+            key = CallKey((self, IDENT, ident))
             try:
-                return CallKey(self._name, fn, (self, ident))
+                hash(key)
             except TypeError:
                 raise TypeError(
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
+            return key
         if not self._coalesce:
             return None
-        parts: tuple[Any, ...] = (self, fn, args, tuple(map(type, args)))
         if kwargs:
-            parts += (
-                frozenset((name, value, type(value)) for name, value in kwargs.items()),
+            key = CallKey(
+                (
+                    self,
+                    fn,
+                    args,
+                    tuple(map(type, args)),
+                    frozenset((k, v, type(v)) for k, v in kwargs.items()),
+                )
             )
+        else:
+            key = CallKey((self, fn, args, tuple(map(type, args))))
         try:
-            return CallKey(self._name, fn, parts)
+            hash(key)
         except TypeError:
             return None  # unhashable arguments: the call runs on its own
+        return key
 
     async def _admit(
         self,

@@ -22,39 +22,36 @@ from ._state import Ticket
 if TYPE_CHECKING:
     from ._pool import WorkerPool
 
-__all__ = ["CallKey", "Start"]
+__all__ = ["IDENT", "CallKey", "Start"]
 
 R = TypeVar("R")
 
 
-class CallKey:
-    """The reducer key of a coalesced call: equal for equal parts.
+class CallKey(tuple):  # type: ignore[type-arg]
+    """The reducer key of a coalesced call: ``(pool, fn, args, types[, kwargs])``
+    or ``(pool, IDENT, ident)``, compared and hashed as a tuple (in C).
 
     Hooks show keys (``DebugHooks`` logs them), so its ``repr`` names the
     pool and the function, never the arguments or the ident.
     """
 
-    __slots__ = ("_fn", "_hash", "_parts", "_pool_name")
-
-    def __init__(
-        self, pool_name: str, fn: Callable[..., Any], parts: tuple[Any, ...]
-    ) -> None:
-        self._hash = hash(parts)  # TypeError when a part is unhashable
-        self._parts = parts
-        self._pool_name = pool_name
-        self._fn = fn
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not CallKey:
-            return NotImplemented
-        return self._hash == other._hash and self._parts == other._parts
+    __slots__ = ()
 
     def __repr__(self) -> str:
-        where = function_location(self._fn)
-        return f"<{self._pool_name}:{where}(<key_hash:{self._hash & 0xFFFFFF:06x}>)>"
+        pool = self[0]
+        what = "ident" if self[1] is IDENT else function_location(self[1])
+        return f"<{pool.name}:{what}(<key_hash:{hash(self) & 0xFFFFFF:06x}>)>"
+
+
+class _Ident:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<ident>"
+
+
+IDENT: Any = _Ident()
+"""Second item of the key of a call coalesced by ``ident=``."""
 
 
 class Start(Coroutine[Any, Any, R]):
