@@ -44,17 +44,21 @@ class ConnectionStrategy(ABC, Generic[C]):
         """Open and return a new connection.
 
         An exception raised here reaches the caller of ``acquire`` that is
-        first in line, and frees the slot.  If the pool is closed meanwhile,
-        the call is cancelled.
+        first in line, and frees the slot.  The call is cancelled if the pool
+        is closed meanwhile, or after the pool's ``connect_timeout`` (then the
+        caller gets a ``TimeoutError``).  At most ``max_connecting`` calls run
+        at once.  It must return a new connection each time: one the pool
+        already holds is refused with a ``RuntimeError`` (plain values such
+        as ``None`` or numbers excepted).
         """
 
     @abstractmethod
     def connection_is_closed(self, conn: C) -> bool:
         """Return ``True`` if ``conn`` can no longer be used.
 
-        Called, without awaiting, each time a connection is handed out or
-        returned, so it must be cheap (a flag, not I/O).  An exception counts
-        as ``True``.
+        Called, without awaiting, on each fresh connection and each time a
+        connection is handed out or returned, so it must be cheap (a flag,
+        not I/O).  An exception counts as ``True``.
         """
 
     @abstractmethod
@@ -69,10 +73,12 @@ class ConnectionStrategy(ABC, Generic[C]):
         """Actively test ``conn`` (for example a ``PING``); ``True`` if usable.
 
         Called on checkout only when the connection has been idle longer than
-        the pool's ``check_after``.  Returning ``False`` or raising closes the
-        connection and the pool tries another.  If the caller is cancelled
-        during the check, the connection is closed, since its protocol state
-        is unknown.  The default returns ``True`` without any I/O.
+        the pool's ``check_after``.  Returning ``False``, raising or taking
+        longer than the pool's ``check_timeout`` closes the connection and the
+        pool tries another; :meth:`ConnectionPool.close` cancels the check.
+        If the caller is cancelled during the check, the connection is
+        closed, since its protocol state is unknown.  The default returns
+        ``True`` without any I/O.
         """
         return True
 
