@@ -18,7 +18,8 @@ otherwise) and ``ours_nc`` the same with ``coalesce=False``.
   peers take turns every 250 calls and the ratio to the floor is the median
   of the per-turn ratios, so load changes on a shared machine fall on all.
 * ``queued``: microseconds per call when 10,000 calls are queued at once
-  (``gather``), so throughput with a deep queue.
+  (``gather``), so throughput with a deep queue; two rounds per peer in
+  mirrored orders, the ratio being the median of the per-round ratios.
 * ``priority``: 2,000 low-priority calls of 1 ms are queued on the 4
   threads, then a high-priority call is made every 5 ms while the backlog
   drains; the wait of each (from the call to its start on a thread), p50
@@ -227,13 +228,20 @@ async def one_repeat(sizes: dict[str, int], order: tuple[str, ...]) -> dict[str,
     async with contextlib.AsyncExitStack() as stack:
         calls = {name: await stack.enter_async_context(Peer(name)) for name in order}
         blocks = await sequential_blocks(calls, sizes["sequential"], order)
+        # Two rounds of 10,000 queued calls per peer, in mirrored orders.
+        deep: dict[str, list[float]] = {name: [] for name in order}
+        for turn in (order, tuple(reversed(order))):
+            for name in turn:
+                gc.collect()
+                deep[name].append(await queued(calls[name], sizes["queued"]))
     for name in order:
         out[name]["sequential_us"] = blocks[name]["us"]
         out[name]["sequential_ratio"] = blocks[name]["ratio"]
+        out[name]["queued_us"] = statistics.median(deep[name])
+        out[name]["queued_ratio"] = statistics.median(
+            v / f for v, f in zip(deep[name], deep["executor"], strict=True)
+        )
     for name in order:
-        gc.collect()
-        async with Peer(name) as call:
-            out[name]["queued_us"] = await queued(call, sizes["queued"])
         if name in ("executor", "ours"):
             async with Peer(name) as call:
                 out[name]["priority"] = await priority(call)
@@ -259,6 +267,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "sequential_us": median_of(runs, name, "sequential_us"),
             "sequential_ratio": median_of(runs, name, "sequential_ratio"),
             "queued_us": median_of(runs, name, "queued_us"),
+            "queued_ratio": median_of(runs, name, "queued_ratio"),
         }
     for name in ("executor", "ours"):
         for key in ("p50_ms", "p99_ms", "max_ms"):
@@ -266,9 +275,6 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         table[name]["zipf_executions"] = median_of(runs, name, "zipf", "executions")
         table[name]["zipf_seconds"] = median_of(runs, name, "zipf", "seconds")
     floor = table["executor"]
-    for name in PEERS:
-        row = table[name]
-        row["queued_ratio"] = row["queued_us"] / floor["queued_us"]
     table["ours"]["zipf_time_ratio"] = (
         table["ours"]["zipf_seconds"] / floor["zipf_seconds"]
     )
