@@ -72,6 +72,11 @@ class OldStyle:
         self.calls.append("exception")
 
 
+class AsyncHookMethod:
+    async def method(self, coro: Any, ident: Any, result: Any) -> None:
+        return None
+
+
 async def settle() -> None:
     """Let every ready callback run (a few loop iterations, no wall clock)."""
     for _ in range(5):
@@ -115,8 +120,15 @@ async def test_statistics_on_the_module_level_reducer() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [object(), "hooks", 3, type("Partial", (), {"on_apply_for": print})()],
-    ids=["object", "str", "int", "partial"],
+    [
+        object(),
+        "hooks",
+        3,
+        type("Partial", (), {"on_apply_for": print})(),
+        StatisticsOverallHooks,
+        type("AsyncHook", (BaseHooks,), {"on_result_for": AsyncHookMethod.method})(),
+    ],
+    ids=["object", "str", "int", "partial", "class", "async-method"],
 )
 def test_assignment_is_checked_like_construction(bad: Any) -> None:
     """Assigning what the constructor refuses raises its TypeError, changing nothing."""
