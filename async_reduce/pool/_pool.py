@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
@@ -33,6 +34,7 @@ C = TypeVar("C")
 R = TypeVar("R")
 
 monotonic = time.monotonic
+get_ident = threading.get_ident
 
 
 class ConnectionPool(Acquirer[C], Generic[C]):
@@ -269,7 +271,10 @@ class ConnectionPool(Acquirer[C], Generic[C]):
             ValueError: ``conn`` is not lent out by this pool (for example it
                 was already released), or this release would end another
                 caller's lending.
+            RuntimeError: called from another event loop than the pool's.
         """
+        if self._running._thread_id != get_ident():
+            self._bind()  # refuses another loop, as acquiring does
         task = current_task_of(self._loop)
         entry = self._entries.get(id(conn))
         if entry is not None and id(conn) in self._twins:

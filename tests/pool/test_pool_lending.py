@@ -443,3 +443,21 @@ async def _interleave(ops: list[tuple[str, int]]) -> None:
         for task in workers:
             task.cancel()
         await pool.close()
+
+
+def test_release_from_a_second_open_loop_is_refused() -> None:
+    """release() from a second event loop while the first is open raises
+    RuntimeError and leaves the connection lent."""
+    pool = ConnectionPool(MemoryStrategy(), 2)
+    first = asyncio.new_event_loop()
+    second = asyncio.new_event_loop()
+    try:
+        conn = first.run_until_complete(pool.acquire())
+        with pytest.raises(RuntimeError, match="different event loop"):
+            second.run_until_complete(pool.release(conn))
+        assert pool.statistics().in_use == 1
+        first.run_until_complete(pool.release(conn))
+        first.run_until_complete(pool.close())
+    finally:
+        second.close()
+        first.close()
