@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .._events import ConnectionAcquired
-from ._entry import IDLE, LENT, RECLAIMED, Entry, acquisition_site
+from ._entry import IDLE, LENT, Entry, acquisition_site
 from ._maintenance import Maintenance
 from ._state import logger
 from ._waiters import RETRY
@@ -448,12 +448,10 @@ class Lease(Generic[C]):
             return
         self._entry = None
         if entry.lease is not self:
-            if entry.lease is RECLAIMED or exc is not None:
-                return  # reclaimed after borrow_timeout: the slot is already free
-            raise ValueError(
-                f"{entry.conn!r} was released with release() inside its "
-                "get_connection() block; the block releases it by itself"
-            )
+            # Its lending ended already: released with release() inside the
+            # block, or reclaimed after borrow_timeout.  Nothing is ours to
+            # give back (the connection may be another caller's by now).
+            return
         pool = self._pool
         if pool._fast_paths_apply:
             waiters = pool._waiters

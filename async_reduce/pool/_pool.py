@@ -264,8 +264,9 @@ class ConnectionPool(Acquirer[C], Generic[C]):
         connection handed from task to task), and anyone may release a
         connection whose holder task has finished (for example one that
         acquired it and returned it as its result).  Releasing inside a
-        ``get_connection()`` block ends that block's lending; the block then
-        raises ``ValueError`` when it exits (unless it is already raising).
+        ``get_connection()`` block ends that block's lending (another one
+        there raises ``ValueError`` once the connection went on); the block
+        then leaves without releasing anything.
 
         Raises:
             ValueError: ``conn`` is not lent out by this pool (for example it
