@@ -113,7 +113,9 @@ class WorkerPool:
     * **Cancellation.**  A caller that is cancelled (or whose timeout
       elapses) leaves; when every caller of a queued call has left, the call
       is removed from the queue and never runs (from the moment the last
-      caller's task has received its ``CancelledError``/``TimeoutError``).
+      caller's task has received its ``CancelledError``/``TimeoutError``;
+      with a reducer made with ``orphans="finish"`` it is kept and runs, as
+      that reducer's contract says).
       A call already running cannot be interrupted (Python threads cannot
       be): it runs to its end on its thread and its outcome is dropped.
     * **Event loops.**  The pool is not bound to a loop: each caller's

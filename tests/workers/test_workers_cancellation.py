@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from workers_helpers import Gate, until
 
+from async_reduce.workers import WorkerPool
+
 
 @pytest.mark.parametrize("coalesce", [True, False])
 async def test_queued_call_whose_caller_left_never_runs(
@@ -141,3 +143,22 @@ async def test_timeout_without_coalescing_is_the_builtin_timeout_error(
     await blocker
     await pool.drain()
     assert gate.started == ["blocker"]
+
+
+async def test_orphans_finish_keeps_the_queued_call(gate: Gate) -> None:
+    """With a reducer keeping orphans, a queued call every caller left still runs."""
+    from async_reduce import AsyncReducer
+
+    pool = WorkerPool(1, reducer=AsyncReducer(orphans="finish"))
+    blocker = asyncio.create_task(pool.run(gate, "blocker"))
+    await gate.wait_started(1)
+    orphan = asyncio.create_task(pool.run(gate, "orphan"))
+    await until(lambda: pool.statistics().queued == 1)
+    orphan.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await orphan
+    gate.release_all()
+    await blocker
+    await pool.drain()
+    assert gate.started == ["blocker", "orphan"]
+    assert await pool.shutdown()
