@@ -97,7 +97,7 @@ class Acquirer(Maintenance[C]):
                 task = current_task_of(self._loop)
                 if entry.holder is not task:  # else already its last holder
                     entry.holder = task
-                    entry.past.append(task)
+                    entry.past.append(id(task))
                 entry.lease = None
                 self._acquired += 1
                 return entry
@@ -188,7 +188,7 @@ class Acquirer(Maintenance[C]):
                     self._acquired += 1
                     result.holder = task = current_task_of(loop)
                     result.lease = None
-                    result.past.append(task)
+                    result.past.append(id(task))
                     return result  # type: ignore[no-any-return]
                 return self._lent_to_caller(result, started, site)
 
@@ -198,7 +198,7 @@ class Acquirer(Maintenance[C]):
         """Record the lending of a taken ``entry`` to the calling task."""
         entry.holder = task = current_task_of(self._loop)
         entry.lease = None
-        entry.past.append(task)
+        entry.past.append(id(task))
         self._acquired += 1
         if self._borrow_timeout is not None:
             entry.site = site or acquisition_site()
@@ -349,7 +349,7 @@ class Acquirer(Maintenance[C]):
         (a connection handed from task to task).
         """
         holder = entry.holder
-        if holder is None or (task in entry.past and not holder.done()):
+        if holder is None or (id(task) in entry.past and not holder.done()):
             raise ValueError(
                 f"release(): {entry.conn!r} was already released and is now "
                 "lent to another caller; each acquire() is ended by exactly "
@@ -404,7 +404,7 @@ class Lease(Generic[C]):
                         pool._acquired += 1
                         result.holder = task = current_task_of(pool._loop)
                         result.lease = self
-                        result.past.append(task)
+                        result.past.append(id(task))
                         self._entry = result
                         return result.conn  # type: ignore[no-any-return]
                     front = result is RETRY
@@ -427,7 +427,7 @@ class Lease(Generic[C]):
                     task = current_task_of(pool._loop)
                     if entry.holder is not task:  # else already its last holder
                         entry.holder = task
-                        entry.past.append(task)
+                        entry.past.append(id(task))
                     entry.lease = self
                     pool._acquired += 1
                     self._entry = entry

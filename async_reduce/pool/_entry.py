@@ -45,11 +45,14 @@ class Entry(Generic[C]):
 
     A lending is identified by who holds it, not by the connection object:
     ``holder`` is the task the connection is lent to (``None`` while it is
-    idle or on its way to a waiter), ``lease`` the ``get_connection()``
-    context that holds it, if any.  ``past`` remembers the tasks of the last
-    few lendings (the current one included), so that a task releasing a
-    connection a second time, after it went to another caller, is recognised
-    (see ``release``).
+    on its way to a waiter; left as it was while idle, so that the same task
+    borrowing it again records nothing: one finished task per idle
+    connection may stay referenced until the next lending), ``lease`` the
+    ``get_connection()`` context that holds it, if any.  ``past`` remembers
+    the ``id()`` of the tasks of the last few lendings (the current one
+    included), so that a task releasing a connection a second time, after it
+    went to another caller, is recognised (see ``release``); ids, so that
+    finished tasks, their results and their tracebacks are not kept alive.
     """
 
     __slots__ = (
@@ -75,7 +78,7 @@ class Entry(Generic[C]):
         self.site = ""
         self.holder: Any = None
         self.lease: object = None
-        self.past: deque[object] = deque(maxlen=PAST_HOLDERS)
+        self.past: deque[int] = deque(maxlen=PAST_HOLDERS)
 
 
 UNKNOWN_SITE = "<unknown>"
