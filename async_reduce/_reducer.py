@@ -718,6 +718,7 @@ class AsyncReducer:
             flight = [FINISHED, None, None, 1]
         elif flight is None:
             flights[key] = flight = [{future: None}, None, None, 1]
+            work = None
             try:
                 work = fn(*args, **kwargs)
                 if recent is not None:
@@ -725,6 +726,8 @@ class AsyncReducer:
                 flight[TASK] = loop.create_task(execute(flights, key, flight, work))
             except BaseException:
                 release(flights, key, flight)
+                if work is not None:
+                    work.close()  # never started: no "never awaited" warning
                 raise
         else:
             running = running_flights()
