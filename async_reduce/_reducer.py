@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Hashable
-from types import CoroutineType
+from types import CoroutineType, GeneratorType
 from typing import Any, TypeVar
 
 from ._flight import (
@@ -138,11 +138,6 @@ class _HooksAdapter:
         return None
 
 
-_NEW = 0
-_RUNNING = 1
-_DONE = 2
-
-
 class ReducedCall(Coroutine[Any, Any, T]):
     """What ``reducer(coro)`` returns: a coroutine-compatible awaitable.
 
@@ -158,89 +153,50 @@ class ReducedCall(Coroutine[Any, Any, T]):
     without the reducer.
     """
 
-    __slots__ = ("_coro", "_gen", "_ident", "_key", "_reducer", "_state", "_timeout")
+    # ``send`` is the bound ``send`` of the generator running the call: a
+    # task driving the call directly (``gather(*[reducer(f(x)) ...])``)
+    # resumes that generator with no Python frame in between.
+    __slots__ = ("_awaited", "_coro", "_gen", "send")
 
-    _reducer: AsyncReducer
+    _awaited: bool
     _coro: Coroutine[Any, Any, T]
-    _key: Hashable
-    _ident: Hashable | None
-    _timeout: float | None
-    _state: int
-    _gen: Generator[Any, None, T] | None
+    _gen: GeneratorType[Any, None, T]
+    send: Callable[[Any], Any]
 
     def __repr__(self) -> str:
-        return f"<ReducedCall {self._coro!r} key={self._key!r}>"
+        frame = self._gen.gi_frame
+        key = frame.f_locals.get("key") if frame is not None else "?"
+        return f"<ReducedCall {self._coro!r} key={key!r}>"
 
-    def __await__(self) -> Generator[Any, None, T]:
-        if self._state != _NEW:
-            raise RuntimeError("cannot reuse already awaited coroutine")
-        self._state = _RUNNING
-        reducer = self._reducer
-        coro = self._coro
-        key = self._key
-        loop = _get_running_loop()
-        flights = reducer._cache()
-        if flights is None or flights.loop is not loop:
-            flights = reducer._flights_for(loop)
-        try:
-            flight = flights.get(key)
-        except BaseException:  # the key's __eq__ raised
-            coro.close()
-            raise
-        future = loop.create_future()
-        hooks = reducer._hooks
-        since = 0.0
-        if hooks is not None:
-            since, flight = _enter_with_hooks(
-                reducer, hooks, loop, flights, key, flight, future, coro, self._ident
-            )
-        elif flight is None:
-            recent = reducer._recent
-            if recent is not None:
-                flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
-            if flight is None:
-                flights[key] = flight = [{future: None}, None, None, 1]
-                try:
-                    flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
-                except BaseException:
-                    release(flights, key, flight)
-                    coro.close()
-                    raise
-        else:
-            coro.close()
-            running = running_flights()
-            if running and _runs(running, flight):
-                raise self_await_error(key)
-            flight[FUTURES][future] = None
-        timeout = self._timeout
-        if timeout is None:
-            try:
-                return (yield from future)  # type: ignore[no-any-return]
-            except BaseException:
-                leave(reducer, flights, key, flight, future, since)
-                raise
-        timer = loop.call_later(timeout, expire, future)
-        try:
-            return (yield from future)  # type: ignore[no-any-return]
-        except BaseException:
-            leave(reducer, flights, key, flight, future, since)
-            raise
-        finally:
-            timer.cancel()
+    if sys.version_info >= (3, 11):
 
-    def send(self, value: Any) -> Any:
-        """Drive the call, as a task does."""
-        gen = self._gen
-        if gen is None:
-            gen = self._gen = self.__await__()
-        return gen.send(value)
+        def __await__(self) -> Generator[Any, None, T]:
+            gen = self._gen
+            if (
+                self._awaited
+                or gen.gi_suspended
+                or gen.gi_running
+                or gen.gi_frame is None  # finished: run by a task already
+            ):
+                raise RuntimeError("cannot reuse already awaited coroutine")
+            self._awaited = True
+            return gen
+
+    else:  # pragma: no cover - Python 3.10
+
+        def __await__(self) -> Generator[Any, None, T]:
+            gen = self._gen
+            if self._awaited or gen.gi_frame is None or _gen_started(gen):
+                raise RuntimeError("cannot reuse already awaited coroutine")
+            self._awaited = True
+            return gen
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
         """Raise an exception inside the call, as a task cancelling it does."""
         gen = self._gen
-        if gen is None:
+        if gen.gi_frame is not None and not _gen_started(gen):
             # Never ran: close ``coro`` so it is not reported as never awaited.
-            self._state = _DONE
+            gen.close()
             self._coro.close()
             exc = typ if val is None else val
             if isinstance(exc, type):
@@ -250,11 +206,84 @@ class ReducedCall(Coroutine[Any, Any, T]):
 
     def close(self) -> None:
         """Close the call; ``coro`` too when the call never ran."""
-        if self._state == _NEW:
-            self._state = _DONE
+        gen = self._gen
+        if gen.gi_frame is not None and not _gen_started(gen):
+            gen.close()
             self._coro.close()
-        elif self._gen is not None:
-            self._gen.close()
+        else:
+            gen.close()
+
+
+if sys.version_info >= (3, 11):
+
+    def _gen_started(gen: GeneratorType[Any, Any, Any]) -> bool:
+        """Whether a generator that is not finished has started."""
+        return gen.gi_suspended or gen.gi_running  # type: ignore[attr-defined,no-any-return]
+
+else:  # pragma: no cover - Python 3.10
+
+    def _gen_started(gen: GeneratorType[Any, Any, Any]) -> bool:
+        frame = gen.gi_frame
+        return bool(gen.gi_running) or (frame is not None and frame.f_lasti != -1)
+
+
+def _drive(
+    reducer: AsyncReducer,
+    coro: Coroutine[Any, Any, T],
+    key: Hashable,
+    ident: Hashable | None,
+    timeout: float | None,
+) -> Generator[Any, None, T]:
+    """The steps of a :class:`ReducedCall`: start or join ``key``'s
+    execution, then wait for its outcome (or this caller's timeout)."""
+    loop = _get_running_loop()
+    flights = reducer._cache()
+    if flights is None or flights.loop is not loop:
+        flights = reducer._flights_for(loop)
+    try:
+        flight = flights.get(key)
+    except BaseException:  # the key's __eq__ raised
+        coro.close()
+        raise
+    future = loop.create_future()
+    hooks = reducer._hooks
+    since = 0.0
+    if hooks is not None:
+        since, flight = _enter_with_hooks(
+            reducer, hooks, loop, flights, key, flight, future, coro, ident
+        )
+    elif flight is None:
+        recent = reducer._recent
+        if recent is not None:
+            flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
+        if flight is None:
+            flights[key] = flight = [{future: None}, None, None, 1]
+            try:
+                flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
+            except BaseException:
+                release(flights, key, flight)
+                coro.close()
+                raise
+    else:
+        coro.close()
+        running = running_flights()
+        if running and _runs(running, flight):
+            raise self_await_error(key)
+        flight[FUTURES][future] = None
+    if timeout is None:
+        try:
+            return (yield from future)  # type: ignore[no-any-return]
+        except BaseException:
+            leave(reducer, flights, key, flight, future, since)
+            raise
+    timer = loop.call_later(timeout, expire, future)
+    try:
+        return (yield from future)  # type: ignore[no-any-return]
+    except BaseException:
+        leave(reducer, flights, key, flight, future, since)
+        raise
+    finally:
+        timer.cancel()
 
 
 def _enter_with_hooks(
@@ -638,7 +667,13 @@ class AsyncReducer:
                     f"ident must be hashable, got {type(ident).__name__}"
                 ) from None
             key = ident
-        return self._reduced_call(coro, key, ident, timeout)
+        # _reduced_call(), inlined: this is the hot path.
+        call: ReducedCall[T] = _new_call(ReducedCall)
+        call._coro = coro
+        call._awaited = False
+        gen = call._gen = _drive(self, coro, key, ident, timeout)  # type: ignore[assignment]
+        call.send = gen.send
+        return call
 
     def _reduced_call(
         self,
@@ -648,13 +683,10 @@ class AsyncReducer:
         timeout: float | None,
     ) -> ReducedCall[T]:
         call: ReducedCall[T] = _new_call(ReducedCall)
-        call._reducer = self
         call._coro = coro
-        call._key = key
-        call._ident = ident
-        call._timeout = timeout
-        call._state = _NEW
-        call._gen = None
+        call._awaited = False
+        gen = call._gen = _drive(self, coro, key, ident, timeout)  # type: ignore[assignment]
+        call.send = gen.send
         return call
 
     @staticmethod

@@ -17,6 +17,8 @@ FLOOR_OF = {
     "lead_ident": "floor_lead",
     "join_100": "floor_join",
     "join_100_decorator": "floor_join",
+    "lead_gather": "floor_lead_gather",
+    "join_gather": "floor_join",
 }
 """Timed scenarios and the floor benchmark each is compared with."""
 HOOKED = {
@@ -147,6 +149,13 @@ def markdown(doc: dict[str, Any]) -> str:
         "`await reducer(work(k))` on one key (one leads, 99 join) | one "
         "`create_task(work(k))` awaited by 100 gathered coroutines |",
         "| `join_100_decorator` | the same through `@async_reduceable()` | as above |",
+        "| `lead_gather` | 1.x's pattern `await gather(*[reducer(work(k)) for k "
+        "in keys])`, 100 new keys per gather: a task drives each object the "
+        "reducer returns | 100 gathered coroutines, each awaiting its own "
+        "`create_task(work(k))` |",
+        "| `join_gather` | the same on one key: "
+        "`await gather(*[reducer(work(k)) for _ in range(100)])` (one leads, "
+        "99 join) | as for `join_100` |",
         "| memory | tracemalloc bytes per key while 10,000 callers with "
         "distinct keys are suspended in the work | 10,000 callers each awaiting "
         "its own `create_task`'d work |",

@@ -131,8 +131,46 @@ def join_timer(reducer: Any, *, decorated: bool) -> Timer:
     return timer
 
 
+def gather_timer(reducer: Any, *, joining: bool) -> Timer:
+    """1.x's calling pattern: ``await gather(*[reducer(work(k)) ...])``.
+
+    ``gather`` wraps each object the reducer returns in a task, so the task
+    drives it directly (no caller coroutine).  Groups of ``CALLERS_PER_KEY``
+    calls: all on one key (one leads, the rest join), or each on its own key
+    (every call leads).
+    """
+
+    async def timer(calls: int) -> float:
+        gather = asyncio.gather
+        group = range(CALLERS_PER_KEY)
+        now = time.perf_counter
+        start = now()
+        for _ in range(_groups(calls)):
+            if joining:
+                k = _next_key()
+                await gather(*[reducer(work(k)) for _ in group])
+            else:
+                await gather(*[reducer(work(_next_key())) for _ in group])
+        return now() - start
+
+    return timer
+
+
 async def _await_task(task: asyncio.Task[int]) -> int:
     return await task
+
+
+async def floor_lead_gather(calls: int) -> float:
+    """Groups of ``CALLERS_PER_KEY`` gathered coroutines, each awaiting a task
+    of its own: the cheapest way to run that many distinct works at once."""
+    gather = asyncio.gather
+    create_task = asyncio.get_running_loop().create_task
+    group = range(CALLERS_PER_KEY)
+    now = time.perf_counter
+    start = now()
+    for _ in range(_groups(calls)):
+        await gather(*[_await_task(create_task(work(_next_key()))) for _ in group])
+    return now() - start
 
 
 async def floor_join(calls: int) -> float:
@@ -176,6 +214,12 @@ def make_timer(scenario: str) -> Timer:
         return join_timer(AsyncReducer(None), decorated=False)
     if scenario == "join_100_decorator":
         return join_timer(None, decorated=True)
+    if scenario == "lead_gather":
+        return gather_timer(AsyncReducer(None), joining=False)
+    if scenario == "join_gather":
+        return gather_timer(AsyncReducer(None), joining=True)
+    if scenario == "floor_lead_gather":
+        return floor_lead_gather
     if scenario == "floor_lead":
         return floor_lead
     if scenario == "floor_join":

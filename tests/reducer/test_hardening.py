@@ -632,3 +632,35 @@ def test_a_hooks_class_is_rejected() -> None:
     """Passing the hooks class instead of an instance raises TypeError."""
     with pytest.raises(TypeError, match=r"StatisticsOverallHooks\(\)"):
         AsyncReducer(hooks=StatisticsOverallHooks)
+
+
+# -- 1.x's calling pattern: a task drives the call directly -------------------
+
+
+async def test_gathered_calls_driven_by_tasks_share_one_execution() -> None:
+    """gather(*[reducer(f(x)) ...]) runs f once per key; a call runs only once."""
+    reducer = AsyncReducer()
+    gate = Gate()
+    calls = [reducer(gate.work(7)) for _ in range(5)]
+    gathered = asyncio.gather(*calls)
+    await gate.running.wait()
+    gate.release.set()
+    assert await asyncio.wait_for(gathered, GUARD) == [7] * 5
+    assert gate.started == 1
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await calls[0]
+    assert len(reducer) == 0
+
+
+async def test_a_task_driven_call_cancelled_while_waiting_leaves() -> None:
+    """Cancelling the task driving a call makes it leave; the work is cancelled."""
+    reducer = AsyncReducer()
+    gate = Gate()
+    task = asyncio.ensure_future(reducer(gate.work(1)))
+    await gate.running.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await settle()
+    assert gate.cancelled == 1
+    assert len(reducer) == 0
