@@ -196,8 +196,7 @@ class ReducedCall(Coroutine[Any, Any, T]):
         gen = self._gen
         if gen.gi_frame is not None and not _gen_started(gen):
             # Never ran: close ``coro`` so it is not reported as never awaited.
-            gen.close()
-            self._coro.close()
+            self._finish_unstarted()
             exc = typ if val is None else val
             if isinstance(exc, type):
                 exc = exc()
@@ -208,10 +207,20 @@ class ReducedCall(Coroutine[Any, Any, T]):
         """Close the call; ``coro`` too when the call never ran."""
         gen = self._gen
         if gen.gi_frame is not None and not _gen_started(gen):
-            gen.close()
-            self._coro.close()
+            self._finish_unstarted()
         else:
             gen.close()
+
+    def _finish_unstarted(self) -> None:
+        """End a call that never ran: close ``coro``; it can run no more."""
+        self._gen.close()
+        self._coro.close()
+        self._awaited = True
+        self.send = _send_after_end
+
+
+def _send_after_end(value: Any) -> Any:
+    raise RuntimeError("cannot reuse already awaited coroutine")
 
 
 if sys.version_info >= (3, 11):
