@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +155,18 @@ _RESULT = re.compile(r"^\s*(\S+?)\.(x_\S+|xǁ\S+)__mutmut_(\d+): (.+)$")
 def results(where: Path) -> list[tuple[str, str, str]]:
     """(module, mutant name, status) for every mutant of a group's last run."""
     mutmut = Path(sys.executable).with_name("mutmut")
-    out = subprocess.run(
-        [str(mutmut), "results", "--all", "true"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    for attempt in range(5):  # a running mutmut may be rewriting a result file
+        done = subprocess.run(
+            [str(mutmut), "results", "--all", "true"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0:
+            break
+        time.sleep(1 + attempt)
+    done.check_returncode()
+    out = done.stdout
     found = []
     for line in out.splitlines():
         match = _RESULT.match(line)
@@ -168,6 +175,67 @@ def results(where: Path) -> list[tuple[str, str, str]]:
             name = line.strip().rsplit(": ", 1)[0]
             found.append((module, name, match.group(4).strip()))
     return found
+
+
+def recheck(group: str, where: Path, tests: list[str], names: list[str]) -> None:
+    """Run each surviving mutant again as a plain edit of the source.
+
+    mutmut switches mutants on through trampolines; code that bypasses them
+    (a function object built from another's code, a callable installed in an
+    instance's ``__dict__``) keeps running the original, so its mutants
+    "survive" whatever the tests check.  Here each one is written into the
+    source and the group's tests run on it as usual; a failing or hanging run
+    kills it.  Verdicts go to ``recheck.json`` and count in the report.
+    """
+    mutmut = Path(sys.executable).with_name("mutmut")
+    verdicts_file = where / "recheck.json"
+    verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    env = dict(os.environ, PYTHONASYNCIODEBUG="", CI="")
+    for index, name in enumerate(names, 1):
+        if name in verdicts:
+            continue
+        module = name.split(".x", 1)[0]
+        path = where / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            path = where / module.replace(".", "/") / "__init__.py"
+        original = path.read_text()
+        try:
+            applied = subprocess.run(
+                [str(mutmut), "apply", name], cwd=where, capture_output=True
+            )
+            if applied.returncode:
+                continue
+            try:
+                run = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-x",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "--timeout=60",
+                        *deselect_args(group),
+                        *tests,
+                    ],
+                    cwd=where,
+                    env=env,
+                    capture_output=True,
+                    timeout=600,
+                )
+                killed = run.returncode != 0
+            except subprocess.TimeoutExpired:
+                killed = True
+        finally:
+            path.write_text(original)
+        verdicts[name] = "killed" if killed else "survived"
+        verdicts_file.write_text(json.dumps(verdicts, indent=1))
+        print(f"  [{index}/{len(names)}] {name}: {verdicts[name]}", flush=True)
+
+
+def deselect_args(group: str) -> list[str]:
+    return [f"--deselect={test}" for test in DESELECT.get(group, [])]
 
 
 def load_equivalent() -> dict[str, str]:
@@ -216,7 +284,12 @@ def report(groups: list[str], tag: str = "") -> int:
             collections.Counter
         )
         mine = module_names(all_groups[group][0])
+        rechecked: dict[str, str] = {}
+        if (where / "recheck.json").exists():
+            rechecked = json.loads((where / "recheck.json").read_text())
         for module, name, status in results(where):
+            if rechecked.get(name) == "killed":
+                status = "killed"
             if not mine(module):
                 continue  # mutated by an older configuration
             counts = by_module[module]
@@ -268,6 +341,11 @@ def main() -> int:
     parser.add_argument(
         "--tag", default="", help="suffix of the work directories (.mutation/GROUPTAG)"
     )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="rerun the last run's survivors as plain source edits, then report",
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--list", action="store_true", help="show the groups")
     args = parser.parse_args()
@@ -279,7 +357,18 @@ def main() -> int:
     unknown = [g for g in chosen if g not in groups]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; groups: {', '.join(groups)}")
-    if not args.report_only:
+    if args.recheck:
+        equivalent = load_equivalent()
+        for group in chosen:
+            where = WORK / (group + args.tag)
+            survivors = [
+                name
+                for _, name, status in results(where)
+                if status in ("survived", "no tests") and name not in equivalent
+            ]
+            print(f"== {group}: rechecking {len(survivors)} survivors", flush=True)
+            recheck(group, where, groups[group][1], survivors)
+    elif not args.report_only:
         only = [name for name in args.only.split(",") if name]
         for group in chosen:
             modules, tests = groups[group]
