@@ -39,9 +39,10 @@ WORK = ROOT / ".mutation"
 EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
 
 # The reducer's core modules are tested through the reducer and the hooks
-# (the hooks' paths of _flight.py and _reducer.py live in tests/hooks), and
-# the 1.x module paths through tests/compat.
-CORE_TESTS = ["tests/reducer", "tests/hooks", "tests/compat"]
+# (the hooks' paths of _flight.py and _reducer.py live in tests/hooks), the
+# 1.x module paths through tests/compat, and the decorator's workers= path
+# through tests/workers.
+CORE_TESTS = ["tests/reducer", "tests/hooks", "tests/compat", "tests/workers"]
 # contrib/ modules belong to the tests of what they plug into.
 CONTRIB_TESTS = {
     "async_reduce/contrib/prometheus.py": "hooks",
@@ -346,6 +347,9 @@ def main() -> int:
         action="store_true",
         help="rerun the last run's survivors as plain source edits, then report",
     )
+    parser.add_argument(
+        "--reverse", action="store_true", help="recheck the survivors last first"
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--list", action="store_true", help="show the groups")
     args = parser.parse_args()
@@ -366,6 +370,8 @@ def main() -> int:
                 for _, name, status in results(where)
                 if status in ("survived", "no tests") and name not in equivalent
             ]
+            if args.reverse:
+                survivors.reverse()
             print(f"== {group}: rechecking {len(survivors)} survivors", flush=True)
             recheck(group, where, groups[group][1], survivors)
     elif not args.report_only:
