@@ -39,8 +39,9 @@ A flight is a plain list, ``[futures, task, info, callers]``: this is the
 hottest object of the library and a list is built by one bytecode, where a
 class instance costs a Python ``__init__`` frame (about five times the
 instructions, measured with callgrind).  ``futures`` is a dict whose keys are
-the futures of the callers still waiting, in the order they came (``None``
-once the work has ended), ``task`` is the shared task, ``info`` is a
+the futures of the callers still waiting, in the order they came (just the
+leader's future while it is the only caller, the common case, which spares a
+dict; ``None`` once the work has ended), ``task`` is the shared task, ``info`` is a
 :class:`HookInfo` when the reducer has hooks (else ``None``), and ``callers``
 counts every caller that joined (kept with hooks only).  Build one with
 :func:`new_flight` where speed does not matter.
@@ -146,7 +147,7 @@ def new_flight(
     future: asyncio.Future[Any], info: HookInfo | None = None
 ) -> Flight[Any]:
     """A flight whose only caller so far waits on ``future``."""
-    return [{future: None}, None, info, 1]
+    return [future, None, info, 1]
 
 
 def release(flights: dict[Hashable, Flight[Any]], key: Hashable, flight: Any) -> None:
@@ -170,10 +171,15 @@ def leave(
     last one waiting.  Does nothing once the work has ended.  A hook raising
     a ``BaseException`` here still leaves the flight consistent.
     """
-    futures: dict[asyncio.Future[Any], None] | None = flight[FUTURES]
+    futures = flight[FUTURES]
     if futures is None:
         return
-    futures.pop(future, None)
+    if type(futures) is dict:
+        futures.pop(future, None)
+        remaining = len(futures)
+    else:  # the only caller left
+        flight[FUTURES] = {}
+        remaining = 0
     info: HookInfo | None = flight[INFO]
     try:
         if (
@@ -188,14 +194,14 @@ def leave(
                 location=info.location,
                 reason="cancelled" if future.cancelled() else "timeout",
                 waited=time.perf_counter() - since,
-                remaining=len(futures),
+                remaining=remaining,
             )
             try:
                 hooks.on_caller_left(left)
             except Exception as exc:
                 report_hook_error(hooks, "on_caller_left", exc)
     finally:
-        if not futures:
+        if not remaining:
             _abandon(reducer, flights, key, flight, info)
 
 
@@ -240,17 +246,14 @@ def _closed_from_outside(flight: Flight[Any]) -> bool:
     return asyncio.current_task(task.get_loop()) is not task
 
 
-def _fail(
-    flight: Flight[Any],
-    futures: dict[asyncio.Future[Any], None],
-    exc: BaseException,
-) -> bool:
+def _fail(flight: Flight[Any], waiting: Any, exc: BaseException) -> bool:
     """Hand the work's exception to every caller still waiting.
 
     Returns whether the task must end with ``exc`` itself (cancellation,
     ``KeyboardInterrupt``, ``SystemExit``, or the task being closed); any
     other exception is only the callers', so asyncio never logs it.
     """
+    futures = waiting if type(waiting) is dict else (waiting,)
     if isinstance(exc, asyncio.CancelledError):
         for future in futures:
             if not future.done():
@@ -295,9 +298,12 @@ async def execute(
         flights[key] = other
     futures = flight[FUTURES]
     flight[FUTURES] = None
-    for future in futures:
-        if not future.done():
-            future.set_result(result)
+    if type(futures) is dict:
+        for future in futures:
+            if not future.done():
+                future.set_result(result)
+    elif not futures.done():
+        futures.set_result(result)
 
 
 async def execute_with_hooks(
@@ -349,9 +355,12 @@ async def execute_with_hooks(
         if reducer._want_finished or hooks is not reducer._hooks:
             _tell_finished(hooks, key, flight, info, "result", None)
     finally:
-        for future in futures:
-            if not future.done():
-                future.set_result(result)
+        if type(futures) is dict:
+            for future in futures:
+                if not future.done():
+                    future.set_result(result)
+        elif not futures.done():
+            futures.set_result(result)
 
 
 def _tell_finished(

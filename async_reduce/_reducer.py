@@ -168,16 +168,13 @@ class ReducedCall(Coroutine[Any, Any, T]):
         key = frame.f_locals.get("key") if frame is not None else "?"
         return f"<ReducedCall {self._coro!r} key={key!r}>"
 
+    # Cheap checks only: reading ``gi_frame`` of a generator that has not run
+    # would build a frame object on every await.
     if sys.version_info >= (3, 11):
 
         def __await__(self) -> Generator[Any, None, T]:
             gen = self._gen
-            if (
-                self._awaited
-                or gen.gi_suspended
-                or gen.gi_running
-                or gen.gi_frame is None  # finished: run by a task already
-            ):
+            if self._awaited or gen.gi_suspended or gen.gi_running:
                 raise RuntimeError("cannot reuse already awaited coroutine")
             self._awaited = True
             return gen
@@ -186,7 +183,7 @@ class ReducedCall(Coroutine[Any, Any, T]):
 
         def __await__(self) -> Generator[Any, None, T]:
             gen = self._gen
-            if self._awaited or gen.gi_frame is None or _gen_started(gen):
+            if self._awaited or _gen_running(gen):
                 raise RuntimeError("cannot reuse already awaited coroutine")
             self._awaited = True
             return gen
@@ -194,7 +191,7 @@ class ReducedCall(Coroutine[Any, Any, T]):
     def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
         """Raise an exception inside the call, as a task cancelling it does."""
         gen = self._gen
-        if gen.gi_frame is not None and not _gen_started(gen):
+        if _gen_unstarted(gen):
             # Never ran: close ``coro`` so it is not reported as never awaited.
             self._finish_unstarted()
             exc = typ if val is None else val
@@ -206,7 +203,7 @@ class ReducedCall(Coroutine[Any, Any, T]):
     def close(self) -> None:
         """Close the call; ``coro`` too when the call never ran."""
         gen = self._gen
-        if gen.gi_frame is not None and not _gen_started(gen):
+        if _gen_unstarted(gen):
             self._finish_unstarted()
         else:
             gen.close()
@@ -219,21 +216,26 @@ class ReducedCall(Coroutine[Any, Any, T]):
         self.send = _send_after_end
 
 
-def _send_after_end(value: Any) -> Any:
-    raise RuntimeError("cannot reuse already awaited coroutine")
-
-
 if sys.version_info >= (3, 11):
 
-    def _gen_started(gen: GeneratorType[Any, Any, Any]) -> bool:
-        """Whether a generator that is not finished has started."""
-        return gen.gi_suspended or gen.gi_running  # type: ignore[attr-defined,no-any-return]
+    def _gen_running(gen: Any) -> bool:
+        """Whether ``gen`` has started and not finished (no frame is built)."""
+        return gen.gi_suspended or gen.gi_running  # type: ignore[no-any-return]
 
 else:  # pragma: no cover - Python 3.10
 
-    def _gen_started(gen: GeneratorType[Any, Any, Any]) -> bool:
+    def _gen_running(gen: Any) -> bool:
         frame = gen.gi_frame
-        return bool(gen.gi_running) or (frame is not None and frame.f_lasti != -1)
+        return frame is not None and (gen.gi_running or frame.f_lasti != -1)
+
+
+def _gen_unstarted(gen: Any) -> bool:
+    """Whether ``gen`` has not run yet (and was not closed)."""
+    return gen.gi_frame is not None and not _gen_running(gen)
+
+
+def _send_after_end(value: Any) -> Any:
+    raise RuntimeError("cannot reuse already awaited coroutine")
 
 
 def _drive(
@@ -266,7 +268,7 @@ def _drive(
         if recent is not None:
             flight, coro = _reuse_or_remember(recent, loop, key, future, coro)
         if flight is None:
-            flights[key] = flight = [{future: None}, None, None, 1]
+            flights[key] = flight = [future, None, None, 1]
             try:
                 flight[TASK] = loop.create_task(execute(flights, key, flight, coro))
             except BaseException:
@@ -278,7 +280,11 @@ def _drive(
         running = running_flights()
         if running and _runs(running, flight):
             raise self_await_error(key)
-        flight[FUTURES][future] = None
+        waiting = flight[FUTURES]
+        if type(waiting) is dict:
+            waiting[future] = None
+        else:  # the second caller: from one future to a dict of them
+            flight[FUTURES] = {waiting: None, future: None}
     if timeout is None:
         try:
             return (yield from future)  # type: ignore[no-any-return]
@@ -340,7 +346,7 @@ def _enter_with_hooks(
                 hooks.on_executing_for(coro, shown)
             except Exception as exc:
                 report_hook_error(hooks, "on_executing_for", exc)
-            flights[key] = flight = [{future: None}, None, info, 1]
+            flights[key] = flight = [future, None, info, 1]
             try:
                 flight[TASK] = loop.create_task(
                     execute_with_hooks(reducer, flights, key, flight, coro)
@@ -356,7 +362,11 @@ def _enter_with_hooks(
                 hooks.on_reducing_for(coro, shown)
             except Exception as exc:
                 report_hook_error(hooks, "on_reducing_for", exc)
-            flight[FUTURES][future] = None
+            waiting = flight[FUTURES]
+            if type(waiting) is dict:
+                waiting[future] = None
+            else:  # the second caller: from one future to a dict of them
+                flight[FUTURES] = {waiting: None, future: None}
             flight[CALLERS] += 1
             coro.close()
     except BaseException:
@@ -758,7 +768,7 @@ class AsyncReducer:
         if flight is None and recent is not None and recent.reuse(loop, key, future):
             flight = [FINISHED, None, None, 1]
         elif flight is None:
-            flights[key] = flight = [{future: None}, None, None, 1]
+            flights[key] = flight = [future, None, None, 1]
             work = None
             try:
                 work = fn(*args, **kwargs)
@@ -774,7 +784,11 @@ class AsyncReducer:
             running = running_flights()
             if running and _runs(running, flight):
                 raise self_await_error(key)
-            flight[FUTURES][future] = None
+            waiting = flight[FUTURES]
+            if type(waiting) is dict:
+                waiting[future] = None
+            else:  # the second caller: from one future to a dict of them
+                flight[FUTURES] = {waiting: None, future: None}
         if timeout is None:
             try:
                 return await future  # type: ignore[no-any-return]
