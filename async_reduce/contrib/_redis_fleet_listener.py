@@ -144,7 +144,14 @@ class Listener:
                 await self._connect()
             except BaseException as exc:
                 if not connecting.done():
-                    connecting.set_exception(exc)
+                    # Others waiting were not cancelled themselves: they see
+                    # a failed connection, never this caller's cancellation.
+                    failure = (
+                        exc
+                        if isinstance(exc, Exception)
+                        else CoordinatorError("connecting was interrupted")
+                    )
+                    connecting.set_exception(failure)
                     connecting.exception()  # retrieved: others may not wait
                 raise
             finally:

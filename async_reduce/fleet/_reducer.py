@@ -354,18 +354,24 @@ class FleetReducer:
             self._emit("breaker_closed", "")
 
     async def _run(self, digest: str, work: FleetWork[T]) -> T:
-        """One local execution of key ``digest``: lead, follow, or fall back."""
-        if not self._breaker.allow():
-            return await self._unavailable(digest, work, None, "breaker_open")
+        """One local execution of key ``digest``: lead, follow, or fall back.
+
+        However it ends (cancelled included), the caller's coroutine is
+        either run or closed, and the session is closed.
+        """
         try:
-            session = await self._coordinator.session(digest)
-        except CoordinatorError as exc:
-            return await self._unavailable(digest, work, exc, "unavailable")
-        sessions = [session]
-        try:
-            return await self._coordinate(digest, work, sessions)
+            if not self._breaker.allow():
+                return await self._unavailable(digest, work, None, "breaker_open")
+            try:
+                session = await self._coordinator.session(digest)
+            except CoordinatorError as exc:
+                return await self._unavailable(digest, work, exc, "unavailable")
+            sessions = [session]
+            try:
+                return await self._coordinate(digest, work, sessions)
+            finally:
+                sessions[-1].close()
         finally:
-            sessions[-1].close()
             work.discard()
 
     async def _coordinate(
@@ -383,7 +389,13 @@ class FleetReducer:
                     token, self._lease, self._share_for, frozenset(accept)
                 )
             except CoordinatorError as exc:
+                # The claim may have taken the lease before it failed: free
+                # it (the script only deletes the lock if ``token`` holds it).
+                self._spawn(self._release(session, token, digest))
                 return await self._unavailable(digest, work, exc, "unavailable")
+            except BaseException:
+                self._spawn(self._release(session, token, digest))
+                raise
             self._succeeded()
             if claim.role == "outcome":
                 if not accept:

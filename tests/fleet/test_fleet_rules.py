@@ -486,3 +486,59 @@ async def test_orphans_finish_keeps_serving_followers(
     assert await second == 1
     assert RUNS["o"] == 1
     assert b.hooks.kinds()["takeover"] == 0
+
+
+class _SlowReplies(_PausedClaims):
+    """Claims run in Redis at once, but their replies are held until ``go``."""
+
+    async def session(self, digest: str) -> Session:
+        session = await self.inner.session(digest)
+        outer = self
+
+        class Slow(Session):
+            async def claim(self, *args: Any) -> Claim:
+                claim = await session.claim(*args)
+                outer.subscribed.set()  # the claim has run in Redis
+                await outer.go.wait()
+                return claim
+
+            async def wait(self, timeout: float) -> bytes | None:
+                return await session.wait(timeout)
+
+            async def renew(self, token: str, lease: float) -> bool:
+                return await session.renew(token, lease)
+
+            async def finish(self, token: str, message: bytes, keep: float) -> bool:
+                return await session.finish(token, message, keep)
+
+            async def release(self, token: str, message: bytes) -> bool:
+                return await session.release(token, message)
+
+            def close(self) -> None:
+                session.close()
+
+        return Slow()
+
+
+async def test_cancelled_during_claim_frees_the_lease(redis_server: Any) -> None:
+    """A caller cancelled after its claim took the lease, before the reply,
+    leaves no lock behind: the next caller leads at once."""
+    from tests.fleet.conftest import Events
+
+    client = redis.asyncio.Redis(port=redis_server.port)
+    slow = _SlowReplies(RedisCoordinator(client))
+    a = FleetReducer(slow, "tests", hooks=Events(), lease=60)
+    try:
+        call = asyncio.ensure_future(a(gated("claim"), ident="claim"))
+        await slow.subscribed.wait()
+        lock = f"async_reduce:{{{a._keys.for_ident('claim')}}}:lock"
+        assert await client.exists(lock) == 1  # the claim took the lease
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await a.aclose()  # lets the background release finish
+        assert await client.exists(lock) == 0
+        assert "claim" not in RUNS
+    finally:
+        await a.aclose()
+        await client.aclose()
