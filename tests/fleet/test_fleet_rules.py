@@ -421,11 +421,11 @@ async def test_slow_redis_falls_back_within_the_timeout(
     assert await a(gated("warm", 0)) == 0  # connections made
     client = redis.asyncio.Redis(port=redis_server.port)
     try:
-        await client.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        await client.execute_command("CLIENT", "PAUSE", "4000", "ALL")
         loop = asyncio.get_running_loop()
         started = loop.time()
         assert await a(gated("slow", "local")) == "local"
-        assert loop.time() - started < 2.5  # well before the pause ends
+        assert loop.time() - started < 3.5  # before the pause ends
         assert a.hooks.kinds()["fallback"] == 1
     finally:
         await client.execute_command("CLIENT", "UNPAUSE")
