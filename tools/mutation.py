@@ -236,7 +236,8 @@ def recheck(group: str, where: Path, tests: list[str], names: list[str]) -> None
 
 
 def deselect_args(group: str) -> list[str]:
-    return [f"--deselect={test}" for test in DESELECT.get(group, [])]
+    extra = os.environ.get("MUTATION_DESELECT", "").split()
+    return [f"--deselect={test}" for test in [*DESELECT.get(group, []), *extra]]
 
 
 def load_equivalent() -> dict[str, str]:
@@ -294,7 +295,12 @@ def report(groups: list[str], tag: str = "") -> int:
             if not mine(module):
                 continue  # mutated by an older configuration
             counts = by_module[module]
+            if status == "not checked":  # the run was stopped before it
+                counts["unchecked"] += 1
+                continue
             counts["total"] += 1
+            if rechecked.get(name) == "killed" and status == "killed":
+                counts["rechecked"] += 1
             if status in KILLED:
                 counts["killed"] += 1
             elif name in equivalent:
@@ -304,26 +310,29 @@ def report(groups: list[str], tag: str = "") -> int:
                 survivors.append((name, status))
         for module in sorted(by_module):
             c = by_module[module]
-            score = 100.0 * c["killed"] / c["total"]
+            score = 100.0 * c["killed"] / c["total"] if c["total"] else 0.0
             rated = c["total"] - c["equivalent"]
             net = 100.0 * c["killed"] / rated if rated else 100.0
             rows.append((group, module, c, score, net))
     print()
     print(
-        f"{'module':40} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>5}"
-        f" {'no test':>7} {'score':>6} {'net':>6}"
+        f"{'module':34} {'mutants':>7} {'killed':>6} {'(rechk)':>7} {'equiv':>5}"
+        f" {'surv':>5} {'no test':>7} {'score':>6} {'net':>6} {'unchecked':>9}"
     )
     for _group, module, c, score, net in rows:
         print(
-            f"{module:40} {c['total']:7} {c['killed']:6} {c['equivalent']:5}"
-            f" {c['survived']:5} {c['not run']:7} {score:5.1f}% {net:5.1f}%"
+            f"{module:34} {c['total']:7} {c['killed']:6} {c['rechecked']:7}"
+            f" {c['equivalent']:5} {c['survived']:5} {c['not run']:7}"
+            f" {score:5.1f}% {net:5.1f}% {c['unchecked']:9}"
         )
     if survivors:
         print(f"\n{len(survivors)} mutants neither killed nor listed as equivalent:")
         for name, status in survivors:
             print(f"  {name}: {status}")
     print(
-        "\nscore: killed / mutants; net: killed / (mutants - equivalent)."
+        "\nscore: killed / mutants; net: killed / (mutants - equivalent);"
+        " (rechk): of the killed, those killed on --recheck;"
+        "\nunchecked: mutants the run was stopped before, not in the score."
         "\nSee a mutant: cd .mutation/GROUP && mutmut show NAME"
     )
     return 0

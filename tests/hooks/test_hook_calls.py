@@ -88,3 +88,35 @@ async def test_joining_callers_hooks_get_their_coroutine_and_the_shared_ident() 
     assert by_kind["reducing"][0] is second
     assert by_kind["reducing"][1] == by_kind["executing"][1]
     assert str(by_kind["reducing"][1]).startswith(f"{__name__}:")
+
+
+async def test_a_call_served_from_a_kept_outcome_is_reported_as_a_join(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With share_for, a call served from a kept outcome is a join to the hooks."""
+    calls: list[tuple[str, Any, Any]] = []
+
+    class Seen(BaseHooks):
+        def on_apply_for(self, coro: Any, ident: Any) -> None:
+            calls.append(("apply", coro, ident))
+
+        def on_reducing_for(self, coro: Any, ident: Any) -> None:
+            calls.append(("reducing", coro, ident))
+            raise ArithmeticError("reducing failed")
+
+    reducer = AsyncReducer(hooks=Seen(), share_for=3600)
+
+    async def fetch(x: int) -> int:
+        return x
+
+    assert await reducer(fetch(1)) == 1
+    served = fetch(1)
+    with caplog.at_level(logging.ERROR, logger="async_reduce"):
+        assert await reducer(served) == 1  # from the kept outcome
+    [(_, _, applied), (kind, coro, ident)] = calls[-2:]
+    assert kind == "reducing"
+    assert coro is served
+    assert ident == applied
+    assert str(ident).startswith(f"{__name__}:")
+    [record] = caplog.records
+    assert "Seen.on_reducing_for raised ArithmeticError" in record.getMessage()

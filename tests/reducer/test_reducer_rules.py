@@ -161,22 +161,42 @@ def test_throw_before_the_call_ran_raises_it_and_closes_coro(form: str) -> None:
         call.send(None)  # done: cannot run any more
 
 
+def _raise_elsewhere() -> None:
+    raise LookupError("elsewhere")
+
+
 def test_throw_keeps_the_traceback_given() -> None:
-    """throw(type, value, tb) raises value with that traceback."""
+    """throw(type, value, tb) raises value with the traceback it was given."""
     try:
-        raise LookupError("with a traceback")
+        _raise_elsewhere()
     except LookupError as caught:
-        exc, tb = caught, caught.__traceback__
+        tb = caught.__traceback__
+    exc = LookupError("thrown")  # raised nowhere yet: no traceback of its own
     call = AsyncReducer()(_value())
     with pytest.raises(LookupError) as raised:
         call.throw(LookupError, exc, tb)
-    assert raised.value.__traceback__ is not None
+    assert raised.value is exc
     frames = []
     walk = raised.value.__traceback__
     while walk is not None:
         frames.append(walk.tb_frame.f_code.co_name)
         walk = walk.tb_next
-    assert "test_throw_keeps_the_traceback_given" in frames
+    assert "_raise_elsewhere" in frames
+
+
+async def test_throw_into_a_started_call_raises_the_value_given() -> None:
+    """throw(type, value) into a started call raises that very value."""
+    reducer = AsyncReducer()
+    gate = Gate()
+    call = reducer(gate.work(1))
+    call.send(None)  # started: waits on the execution
+    await gate.running.wait()
+    exc = LookupError("into a waiting call")
+    with pytest.raises(LookupError) as raised:
+        call.throw(LookupError, exc)
+    assert raised.value is exc
+    await settle()
+    assert len(reducer) == 0  # it left; it was the only caller
 
 
 async def test_close_after_the_call_started_leaves_it() -> None:
