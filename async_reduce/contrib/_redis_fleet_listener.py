@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sys
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio
 import redis.exceptions
@@ -25,11 +27,51 @@ from async_reduce.fleet import CoordinatorError
 if TYPE_CHECKING:
     from .redis_fleet import RedisCoordinator
 
-__all__ = ["DIGEST_SIZE", "FAILURES", "Listener", "Subscription"]
+__all__ = ["DIGEST_SIZE", "FAILURES", "Listener", "Subscription", "within"]
+
+T = TypeVar("T")
 
 DIGEST_SIZE = 64
 
 FAILURES = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
+
+# ``asyncio.wait_for`` before Python 3.12 returns the result, and drops the
+# caller's cancellation, when the awaited operation completes in the same
+# loop iteration as the cancellation arrives.  A fleet execution cancelled
+# because its callers left would then carry on (lead, run the work, renew the
+# lease) with nobody waiting.  Commands are time-limited here instead, in the
+# caller's own task: a cancellation always reaches the caller.
+if sys.version_info >= (3, 11):
+
+    async def within(awaitable: Awaitable[T], seconds: float) -> T:
+        """Await ``awaitable``; ``TimeoutError`` after ``seconds``.  A
+        cancellation of the caller is never swallowed."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+
+    async def within(awaitable: Awaitable[T], seconds: float) -> T:
+        """Await ``awaitable``; ``TimeoutError`` after ``seconds``.  A
+        cancellation of the caller is never swallowed."""
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if expired:
+                raise asyncio.TimeoutError from None
+            raise
+        finally:
+            handle.cancel()
 
 
 class Subscription:

@@ -72,7 +72,7 @@ from async_reduce.fleet import (
 )
 
 from . import _redis_fleet_scripts as scripts
-from ._redis_fleet_listener import FAILURES, Listener, Subscription
+from ._redis_fleet_listener import FAILURES, Listener, Subscription, within
 
 __all__ = ["RedisCoordinator", "RedisFleetReducer"]
 
@@ -113,7 +113,7 @@ class _RedisSession(Session):
     async def _script(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         coordinator = self._coordinator
         try:
-            return await asyncio.wait_for(
+            return await within(
                 script(keys=keys, args=args, client=coordinator.client),
                 coordinator.timeout,
             )
@@ -247,7 +247,7 @@ class RedisCoordinator(Coordinator):
         started = time.monotonic()
         listener = self._listener()
         try:
-            subscription = await asyncio.wait_for(
+            subscription = await within(
                 listener.register(digest.encode("ascii")), self.timeout
             )
         except FAILURES as exc:

@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import secrets
+import sys
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
@@ -38,6 +39,32 @@ DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
 # A follower claims again this long after the lease it saw would have expired
 # (the leader renews a third of the lease ahead, so a live leader is seen).
 _EXPIRY_MARGIN = 0.05
+
+
+if sys.version_info >= (3, 11):
+
+    def _cancel_swallowed() -> bool:
+        """Whether this task was asked to cancel and the request was lost.
+
+        A store client may drop a cancellation (``asyncio.wait_for`` before
+        Python 3.12 returns the result instead when both happen in the same
+        loop iteration); the request still shows in ``Task.cancelling()``,
+        which ``asyncio.timeout`` and task groups reset when they handle
+        their own.
+        """
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+
+else:  # pragma: no cover - Python 3.10 (no Task.cancelling)
+
+    def _cancel_swallowed() -> bool:
+        return False
+
+
+def _check_cancelled() -> None:
+    """Raise the ``CancelledError`` a store call dropped (see above)."""
+    if _cancel_swallowed():
+        raise asyncio.CancelledError
 
 
 def _positive(value: Any, name: str, *, zero: bool = False) -> float:
@@ -368,6 +395,7 @@ class FleetReducer:
                 return await self._unavailable(digest, work, exc, "unavailable")
             sessions = [session]
             try:
+                _check_cancelled()
                 return await self._coordinate(digest, work, sessions)
             finally:
                 sessions[-1].close()
@@ -388,6 +416,9 @@ class FleetReducer:
                 claim = await session.claim(
                     token, self._lease, self._share_for, frozenset(accept)
                 )
+                # Every local caller may have left meanwhile: then the work
+                # must not start (and a lease just taken is freed below).
+                _check_cancelled()
             except CoordinatorError as exc:
                 # The claim may have taken the lease before it failed: free
                 # it (the script only deletes the lock if ``token`` holds it).
@@ -410,6 +441,7 @@ class FleetReducer:
                 self._emit("remote_join", digest)
             try:
                 data = await session.wait(max(claim.remaining, 0.0) + _EXPIRY_MARGIN)
+                _check_cancelled()
             except CoordinatorError as exc:
                 # Announcements may have been missed: listen again (once)
                 # and claim, which reads the stored outcome.
@@ -423,6 +455,7 @@ class FleetReducer:
                     sessions.append(await self._coordinator.session(digest))
                 except CoordinatorError as exc2:
                     return await self._unavailable(digest, work, exc2, "unavailable")
+                _check_cancelled()
                 continue
             if data is None:
                 takeover = True  # the lease may have expired: claim again
@@ -499,7 +532,9 @@ class FleetReducer:
             try:
                 held = await session.renew(token, self._lease)
             except CoordinatorError:
-                continue  # the lease may lapse; followers will take over
+                held = True  # the lease may lapse; followers will take over
+            if _cancel_swallowed():
+                return  # stopped (the work ended) while renewing
             if not held:
                 self._emit("lease_lost", digest)
                 return
